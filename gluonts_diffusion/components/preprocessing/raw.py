@@ -1,0 +1,17 @@
+"""``raw``: per-series normalization only; the model diffuses the normalized target window."""
+from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.registry import Registry
+
+
+@Registry.register("preprocessing", "raw")
+class RawPreprocessor(BasePreprocessor):
+    """Per-series scaling of the target, exactly invertible.
+
+    Args:
+        scaling: ``std`` (subtract the history's mean, divide by its std), ``mean`` (divide by the mean
+            absolute value, as GluonTS's MeanScaler) or ``none``.
+        min_scale: scales below this fall back to the series level, then to 1.
+    """
+
+    def __init__(self, scaling: str = "std", min_scale: float = 1e-5) -> None:
+        super().__init__(scaling=scaling, min_scale=min_scale)
