@@ -5,6 +5,8 @@ from gluonts_diffusion.core.base import BaseSampler
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t, full_t
 
+from ._paths import check_log_snr_path
+
 
 @Registry.register("sampler", "ddim")
 class DDIMSampler(BaseSampler):
@@ -19,11 +21,17 @@ class DDIMSampler(BaseSampler):
         time_grid: ``uniform``, ``quadratic`` or ``logsnr``.
     """
 
+    compatibility = "needs a Gaussian path with alpha > 0, sigma > 0 and strictly decreasing log-SNR"
+
     def __init__(self, num_steps: int = 50, eta: float = 0.0, time_grid: str = "uniform") -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta}")
         self.eta = float(eta)
+
+    def check_compatibility(self, components):
+        sde = components.get("sde")
+        return None if sde is None else check_log_snr_path(sde, "ddim")
 
     def sample(self, prediction, x, sde, noise, generator=None):
         ts = self.timesteps(sde, device=x.device, dtype=x.dtype)

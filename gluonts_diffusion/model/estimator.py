@@ -1,0 +1,234 @@
+"""``DiffusionEstimator``: any combination of diffusion components as one GluonTS estimator.
+
+Follows the layout of GluonTS's own torch models (DeepAR): a transformation chain adding the
+observed-values mask, time features and age; instance splitters for training, validation and
+prediction; a Lightning module for training; a :class:`PyTorchPredictor` whose forecasts are
+``SampleForecast`` s of shape (num_samples, prediction_length[, target_dim]).
+"""
+from typing import Any, Dict, Iterable, List, Optional, Union
+
+import torch
+from gluonts.core.component import validated
+from gluonts.dataset.common import Dataset
+from gluonts.dataset.field_names import FieldName
+from gluonts.dataset.loader import as_stacked_batches
+from gluonts.itertools import Cyclic
+from gluonts.time_feature import get_lags_for_frequency, time_features_from_frequency_str
+from gluonts.torch.model.estimator import PyTorchLightningEstimator
+from gluonts.torch.model.predictor import PyTorchPredictor
+from gluonts.transform import (
+    AddAgeFeature,
+    AddObservedValuesIndicator,
+    AddTimeFeatures,
+    AsNumpyArray,
+    Chain,
+    ExpectedNumInstanceSampler,
+    InstanceSampler,
+    InstanceSplitter,
+    SelectFields,
+    TestSplitSampler,
+    Transformation,
+    ValidationSplitSampler,
+    VstackFeatures,
+)
+
+from .components import component_spec
+from .lightning_module import INPUT_NAMES, TRAINING_INPUT_NAMES, DiffusionLightningModule
+
+
+def default_lags(freq: str, context_length: int) -> List[int]:
+    """GluonTS's lags for ``freq`` that reach at most ``2 * context_length`` steps back."""
+    return [lag for lag in get_lags_for_frequency(freq) if lag <= 2 * context_length]
+
+
+class DiffusionEstimator(PyTorchLightningEstimator):
+    """A diffusion forecaster assembled from registered components.
+
+    Each component is chosen by its registry name and a ``<kind>_kwargs`` dict: ``preprocessing``,
+    ``architecture``, ``noise``, ``sde``, ``objective``, ``sampler`` (see ``Registry.list(kind)``).
+
+    Args:
+        freq: pandas frequency of the data (for time features and lags).
+        prediction_length: forecast horizon.
+        context_length: history the denoiser sees (default ``4 * prediction_length``).
+        lags_seq: lags of the target used as features (default: GluonTS's lags for ``freq`` up to
+            twice the context length).
+        target_dim: 1 (univariate) or the dimension of a multivariate target ``(dim, T)``.
+        num_parallel_samples: sample paths per series per network call at prediction time.
+        condition_dropout, guidance_scale: classifier-free guidance (0 = unconditional, 1 = conditional).
+        lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
+        batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
+            prediction batch (default ``batch_size``).
+        trainer_kwargs: passed to ``lightning.pytorch.Trainer`` (``max_epochs``, ``accelerator``,
+            ``devices``, ``strategy``, ``default_root_dir``, ``callbacks``, ...).
+        train_sampler, validation_sampler: GluonTS instance samplers.
+    """
+
+    @validated()
+    def __init__(
+        self,
+        freq: str,
+        prediction_length: int,
+        context_length: Optional[int] = None,
+        preprocessing: str = "raw",
+        preprocessing_kwargs: Optional[Dict[str, Any]] = None,
+        architecture: str = "transformer",
+        architecture_kwargs: Optional[Dict[str, Any]] = None,
+        noise: str = "standard",
+        noise_kwargs: Optional[Dict[str, Any]] = None,
+        sde: str = "vpsde",
+        sde_kwargs: Optional[Dict[str, Any]] = None,
+        objective: str = "denoising",
+        objective_kwargs: Optional[Dict[str, Any]] = None,
+        sampler: str = "ddim",
+        sampler_kwargs: Optional[Dict[str, Any]] = None,
+        lags_seq: Optional[List[int]] = None,
+        target_dim: int = 1,
+        num_parallel_samples: int = 100,
+        condition_dropout: float = 0.0,
+        guidance_scale: float = 1.0,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-8,
+        ema_decay: Optional[float] = 0.999,
+        patience: int = 10,
+        batch_size: int = 64,
+        num_batches_per_epoch: int = 50,
+        predict_batch_size: Optional[int] = None,
+        trainer_kwargs: Optional[Dict[str, Any]] = None,
+        train_sampler: Optional[InstanceSampler] = None,
+        validation_sampler: Optional[InstanceSampler] = None,
+    ) -> None:
+        super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
+        if prediction_length < 1:
+            raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
+        if target_dim < 1:
+            raise ValueError(f"target_dim must be >= 1, got {target_dim}")
+        self.freq = freq
+        self.prediction_length = prediction_length
+        self.context_length = context_length or 4 * prediction_length
+        self.components = component_spec(
+            {
+                "preprocessing": preprocessing,
+                "architecture": architecture,
+                "noise": noise,
+                "sde": sde,
+                "objective": objective,
+                "sampler": sampler,
+            },
+            {
+                "preprocessing": preprocessing_kwargs,
+                "architecture": architecture_kwargs,
+                "noise": noise_kwargs,
+                "sde": sde_kwargs,
+                "objective": objective_kwargs,
+                "sampler": sampler_kwargs,
+            },
+        )
+        self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
+        self.time_features = time_features_from_frequency_str(freq)
+        self.target_dim = target_dim
+        self.num_parallel_samples = num_parallel_samples
+        self.condition_dropout = condition_dropout
+        self.guidance_scale = guidance_scale
+        self.lr, self.weight_decay, self.ema_decay, self.patience = lr, weight_decay, ema_decay, patience
+        self.batch_size = batch_size
+        self.num_batches_per_epoch = num_batches_per_epoch
+        self.predict_batch_size = predict_batch_size or batch_size
+        self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
+            num_instances=1.0, min_future=prediction_length
+        )
+        self.validation_sampler = validation_sampler or ValidationSplitSampler(min_future=prediction_length)
+
+    # ------------------------------------------------------------------ model
+    def model_kwargs(self) -> Dict[str, Any]:
+        """JSON-able arguments of :class:`DiffusionModel` for this estimator."""
+        return {
+            "prediction_length": self.prediction_length,
+            "context_length": self.context_length,
+            "components": self.components,
+            "lags_seq": self.lags_seq,
+            "num_time_features": len(self.time_features) + 1,
+            "target_dim": self.target_dim,
+            "num_parallel_samples": self.num_parallel_samples,
+            "condition_dropout": self.condition_dropout,
+            "guidance_scale": self.guidance_scale,
+        }
+
+    def create_lightning_module(self) -> DiffusionLightningModule:
+        return DiffusionLightningModule(
+            model_kwargs=self.model_kwargs(),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            ema_decay=self.ema_decay,
+            patience=self.patience,
+        )
+
+    # ------------------------------------------------------------------ data
+    def create_transformation(self) -> Transformation:
+        return Chain(
+            [
+                SelectFields(
+                    [FieldName.ITEM_ID, FieldName.INFO, FieldName.START, FieldName.TARGET], allow_missing=True
+                ),
+                AsNumpyArray(field=FieldName.TARGET, expected_ndim=1 if self.target_dim == 1 else 2),
+                AddObservedValuesIndicator(target_field=FieldName.TARGET, output_field=FieldName.OBSERVED_VALUES),
+                AddTimeFeatures(
+                    start_field=FieldName.START,
+                    target_field=FieldName.TARGET,
+                    output_field=FieldName.FEAT_TIME,
+                    time_features=self.time_features,
+                    pred_length=self.prediction_length,
+                ),
+                AddAgeFeature(
+                    target_field=FieldName.TARGET,
+                    output_field=FieldName.FEAT_AGE,
+                    pred_length=self.prediction_length,
+                    log_scale=True,
+                ),
+                VstackFeatures(output_field=FieldName.FEAT_TIME, input_fields=[FieldName.FEAT_TIME, FieldName.FEAT_AGE]),
+                AsNumpyArray(FieldName.FEAT_TIME, expected_ndim=2),
+            ]
+        )
+
+    def _create_instance_splitter(self, module: DiffusionLightningModule, mode: str) -> InstanceSplitter:
+        sampler = {"training": self.train_sampler, "validation": self.validation_sampler, "test": TestSplitSampler()}[mode]
+        return InstanceSplitter(
+            target_field=FieldName.TARGET,
+            is_pad_field=FieldName.IS_PAD,
+            start_field=FieldName.START,
+            forecast_start_field=FieldName.FORECAST_START,
+            instance_sampler=sampler,
+            past_length=module.model.past_length,
+            future_length=self.prediction_length,
+            time_series_fields=[FieldName.FEAT_TIME, FieldName.OBSERVED_VALUES],
+            dummy_value=0.0,
+        )
+
+    def create_training_data_loader(
+        self, data: Dataset, module: DiffusionLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
+    ) -> Iterable:
+        instances = self._create_instance_splitter(module, "training").apply(Cyclic(data).stream(), is_train=True)
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            shuffle_buffer_length=shuffle_buffer_length,
+            field_names=TRAINING_INPUT_NAMES,
+            output_type=torch.tensor,
+            num_batches_per_epoch=self.num_batches_per_epoch,
+        )
+
+    def create_validation_data_loader(self, data: Dataset, module: DiffusionLightningModule, **kwargs) -> Iterable:
+        instances = self._create_instance_splitter(module, "validation").apply(data, is_train=True)
+        return as_stacked_batches(
+            instances, batch_size=self.batch_size, field_names=TRAINING_INPUT_NAMES, output_type=torch.tensor
+        )
+
+    def create_predictor(self, transformation: Transformation, module: DiffusionLightningModule) -> PyTorchPredictor:
+        return PyTorchPredictor(
+            input_transform=transformation + self._create_instance_splitter(module, "test"),
+            input_names=INPUT_NAMES,
+            prediction_net=module,
+            batch_size=self.predict_batch_size,
+            prediction_length=self.prediction_length,
+            device="auto",
+        )

@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gluonts-diffusion",
+    version="0.1.0",
+    description="Diffusion models as fully pluggable GluonTS forecasters",
+    long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["gluonts_diffusion", "gluonts_diffusion.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.10",
+        "lightning>=2.2",
+        "gluonts[torch]>=0.16,<0.18",
+        "pandas<3",
+        "numpy",
+        "scipy",
+        "PyWavelets",
+        "properscoring",
+        "numba",
+        "pyyaml",
+        "matplotlib",
+        "tensorboard",
+        "optuna>=3.4",
+    ],
+    extras_require={
+        "onnx": ["onnx", "onnxscript", "onnxruntime"],
+        "wandb": ["wandb"],
+        "dev": ["pytest", "pytest-timeout"],
+    },
+    entry_points={"console_scripts": ["gluonts-diffusion=gluonts_diffusion.run:main"]},
+)
