@@ -1,5 +1,6 @@
 """Forward SDEs: closed forms, Monte-Carlo agreement with the SDE, coefficient consistency, log-SNR, prior."""
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -189,7 +190,11 @@ def test_prior_sampling_and_logp(sde):
 
 
 def test_ddim_with_gaussian_oracle_recovers_data(sde):
-    """With the exact eps of Gaussian data N(m, v) a deterministic DDIM run returns N(m, v) on every path."""
+    """With the exact eps of Gaussian data N(m, v), deterministic DDIM maps the t=1 marginal to ~N(m, v).
+
+    The starting points are evenly spaced quantiles of the exact marginal at t=1 (no Monte-Carlo error);
+    DDIM is first order, so 200 steps leave a ~1-2% shrinkage of the std.
+    """
     m, v = 0.7, 0.25
 
     def oracle(x, t):
@@ -197,16 +202,32 @@ def test_ddim_with_gaussian_oracle_recovers_data(sde):
         x0_hat = m + a * v * (x - a * m) / (a * a * v + s * s)
         return (x - a * x0_hat) / s
 
-    sampler = Registry.get("sampler", "ddim", num_steps=50, time_grid="logsnr")
-    gen = torch.Generator().manual_seed(2)
-    noise = Registry.get("noise", "standard")
+    sampler = Registry.get("sampler", "ddim", num_steps=200, time_grid="logsnr")
     one = torch.ones(1, dtype=torch.float64)
     a1, s1 = float(sde.alpha(one)), float(sde.sigma(one))
-    x = a1 * m + math.sqrt(a1 * a1 * v + s1 * s1) * torch.randn(4000, 1, 1, generator=gen, dtype=torch.float64)
-    out = sampler.sample(Prediction(oracle, sde, "eps"), x, sde, noise)
+    q = torch.tensor(stats.norm.ppf(np.linspace(0.0005, 0.9995, 1000)), dtype=torch.float64)
+    x = (a1 * m + math.sqrt(a1 * a1 * v + s1 * s1) * q).reshape(-1, 1, 1)
+    out = sampler.sample(Prediction(oracle, sde, "eps"), x, sde, Registry.get("noise", "standard"))
     s_eps = float(sde.sigma(torch.tensor([sde.eps], dtype=torch.float64)))
-    assert float(out.mean()) == pytest.approx(m, abs=0.05)
-    assert float(out.std()) == pytest.approx(math.sqrt(v + s_eps**2), rel=0.06)
+    assert torch.isfinite(out).all()
+    assert float(out.mean()) == pytest.approx(m, abs=1e-3)
+    ref = math.sqrt(v + s_eps**2) * float(q.std())
+    assert float(out.std()) == pytest.approx(ref, rel=0.03)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm"])
+def test_log_snr_samplers_accept(sde, sampler):
+    if sampler not in Registry.list("sampler"):
+        pytest.skip(f"no {sampler} sampler registered")
+    components = {"sde": sde, "noise": Registry.get("noise", "standard")}
+    assert Registry.get("sampler", sampler).check_compatibility(components) is None
+
+
+def test_pickle_roundtrip(sde):
+    clone = pickle.loads(pickle.dumps(sde))
+    t = torch.linspace(sde.eps, 1.0, 7, dtype=torch.float64)
+    for name in ("alpha", "sigma", "drift_coef", "diffusion"):
+        torch.testing.assert_close(getattr(clone, name)(t), getattr(sde, name)(t))
 
 
 # ------------------------------------------------------------------ parameter validation
@@ -236,6 +257,16 @@ def test_ddim_with_gaussian_oracle_recovers_data(sde):
         (
             "custom",
             {"diffusion_fn": f"{FNS}:vp_diffusion", "alpha_fn": f"{FNS}:ve_alpha", "sigma_fn": f"{FNS}:ve_sigma"},
+            "sigma_fn",
+        ),
+        (
+            "custom",
+            {
+                "drift_fn": f"{FNS}:vp_drift",
+                "diffusion_fn": f"{FNS}:vp_diffusion",
+                "alpha_fn": f"{FNS}:ve_alpha",
+                "sigma_fn": f"{FNS}:vp_sigma",
+            },
             "alpha_fn",
         ),
         ("custom", {"diffusion_fn": f"{FNS}:vp_diffusion", "grid_size": 4}, "grid_size"),

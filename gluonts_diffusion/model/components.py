@@ -50,6 +50,8 @@ def compatibility_errors(components: Mapping[str, Any]) -> Tuple[str, ...]:
     """One-line reasons why these component instances cannot work together (empty if they can)."""
     reasons = []
     for kind in COMPONENT_KINDS:
+        if kind not in components:
+            continue
         reason = components[kind].check_compatibility(dict(components))
         if reason:
             reasons.append(f"{kind} {components[kind].registry_name!r}: {reason}")

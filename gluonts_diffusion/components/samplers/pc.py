@@ -16,7 +16,9 @@ class PCSampler(BaseSampler):
 
         x <- x + e * score + sqrt(2 e) n,   n ~ noise,   e = 2 r (snr ||z|| / ||score||)^2
 
-    with norms in the whitened metric and ``r = (alpha_t / alpha_s)^2`` (``1 - beta_i`` for VP, 1 for VE).
+    with ``||.||`` the whitened norm averaged over the batch, as in Song et al.'s code (a per-row,
+    state-dependent step would bias the chain), and ``r = (alpha_t / alpha_s)^2`` (``1 - beta_i`` for
+    VP, 1 for VE). The step size therefore depends on the whole batch.
     Predictor: ``reverse_diffusion`` (Song et al.'s ancestral-like discretization built from the forward
     transition ``x_t = a x_s + G n``, ``a = alpha_t/alpha_s``, ``G^2 = sigma_t^2 - a^2 sigma_s^2``) or
     ``euler`` (Euler-Maruyama). The last predictor step adds no noise. All noise comes from the noise
@@ -67,10 +69,10 @@ class PCSampler(BaseSampler):
             for _ in range(self.corrector_steps):
                 score = prediction.score(x, t)
                 z = self._noise(x, noise, generator)
-                grad_norm = noise.whiten(score).flatten(1).norm(dim=1)
-                noise_norm = noise.whiten(z).flatten(1).norm(dim=1)
+                grad_norm = noise.whiten(score).flatten(1).norm(dim=1).mean()
+                noise_norm = noise.whiten(z).flatten(1).norm(dim=1).mean()
                 step = 2 * a * a * (self.snr * noise_norm / grad_norm.clamp_min(1e-12)) ** 2
-                x = x + expand_t(step, x) * score + expand_t(torch.sqrt(2 * step), x) * z
+                x = x + step * score + torch.sqrt(2 * step) * z
             last = i == self.num_steps - 1
             score = prediction.score(x, t)
             if self.predictor == "reverse_diffusion":

@@ -119,7 +119,8 @@ class CustomSDE(BaseSDE):
     are checked against the integrated marginal (``sigma(t)^2 = alpha(t)^2 sigma(0)^2 + ...``).
 
     Every callable is called with a 1-D float64 CPU tensor of times in [0, 1] and must return a
-    tensor (or a number) broadcastable to it.
+    tensor (or a number) broadcastable to it. Name module-level functions (not lambdas) so that the
+    SDE stays picklable and fits in a JSON/YAML config.
 
     Args:
         drift_fn: ``"package.module:function"`` for ``f(t)``; ``None`` means ``f = 0``.
@@ -131,8 +132,9 @@ class CustomSDE(BaseSDE):
 
     compatibility = (
         "linear-Gaussian path with a numerically integrated marginal; the prior N(0, sigma(1)^2 Sigma) "
-        "neglects alpha(1) x0, so choose f and g with alpha(1) << sigma(1); not variance preserving in "
-        "general, so components defined only for VP-type paths (alpha^2 + sigma^2 = 1) do not apply"
+        "neglects alpha(1) x0, so choose f and g with alpha(1) << sigma(1); log-SNR solvers (DDIM, "
+        "DPM-Solver) and the variational bound need g > 0 on [eps, 1] (strictly decreasing log-SNR); not "
+        "variance preserving in general, so VP-only formulas (alpha^2 + sigma^2 = 1) do not apply"
     )
     variance_preserving = False
 
@@ -259,8 +261,8 @@ class CustomSDE(BaseSDE):
                 raise ValueError("alpha_fn is not exp(int_0^t drift_fn): the two forms describe different paths")
             if not torch.allclose(sigma**2, var, rtol=1e-3, atol=1e-8):
                 raise ValueError(
-                    "sigma_fn is not the marginal std of drift_fn/diffusion_fn: sigma(t)^2 must equal "
-                    "alpha(t)^2 (sigma(0)^2 + int_0^t g^2/alpha^2)"
+                    "sigma_fn is not the marginal std of drift_fn/diffusion_fn (the two forms describe "
+                    "different paths): sigma(t)^2 must equal alpha(t)^2 (sigma(0)^2 + int_0^t g^2/alpha^2)"
                 )
 
     @staticmethod

@@ -29,8 +29,8 @@ class VESDE(BaseSDE):
 
     compatibility = (
         "not variance preserving (alpha = 1, prior std sigma_max): use with standardized data so that "
-        "sigma_max dominates its spread; samplers or objectives defined only for VP-type paths "
-        "(alpha^2 + sigma^2 = 1, e.g. a VP-only DPM-Solver) do not apply"
+        "sigma_max dominates its spread; log-SNR solvers (DDIM, DPM-Solver, Heun) apply since the log-SNR "
+        "strictly decreases, but components that assume alpha^2 + sigma^2 = 1 (VP-only formulas) do not"
     )
     variance_preserving = False
 

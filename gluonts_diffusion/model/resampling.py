@@ -1,0 +1,52 @@
+"""Re-using a trained predictor with another sampler: one model, many samplers, no retraining."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Optional
+
+from gluonts.torch.model.predictor import PyTorchPredictor
+from torch import nn
+
+from .components import component_spec
+from .lightning_module import DiffusionLightningModule
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def with_sampler(
+    predictor: PyTorchPredictor,
+    sampler: Optional[str] = None,
+    sampler_kwargs: Optional[Dict[str, Any]] = None,
+    num_parallel_samples: Optional[int] = None,
+    guidance_scale: Optional[float] = None,
+) -> PyTorchPredictor:
+    """A new predictor with the same trained weights and another sampler (and/or sample count,
+    guidance scale). The original predictor is left unchanged; the new one serializes like any other."""
+    net: DiffusionLightningModule = predictor.prediction_net
+    model_kwargs = copy.deepcopy(dict(net.hparams["model_kwargs"]))
+    components = model_kwargs["components"]
+    if sampler is not None or sampler_kwargs is not None:
+        name = sampler or components["sampler"]["name"]
+        params = sampler_kwargs if sampler_kwargs is not None else ({} if sampler else components["sampler"]["params"])
+        components["sampler"] = component_spec({"sampler": name}, {"sampler": params})["sampler"]
+    if num_parallel_samples is not None:
+        model_kwargs["num_parallel_samples"] = int(num_parallel_samples)
+    if guidance_scale is not None:
+        model_kwargs["guidance_scale"] = float(guidance_scale)
+    hparams = dict(net.hparams)
+    hparams["model_kwargs"] = model_kwargs
+    new_net = DiffusionLightningModule(**hparams)
+    new_net.load_state_dict(net.state_dict())
+    return PyTorchPredictor(
+        input_names=predictor.input_names,
+        prediction_net=new_net,
+        batch_size=predictor.batch_size,
+        prediction_length=predictor.prediction_length,
+        input_transform=predictor.input_transform,
+        forecast_generator=predictor.forecast_generator,
+        output_transform=predictor.output_transform,
+        lead_time=predictor.lead_time,
+        device=predictor.device,
+    )

@@ -1,0 +1,31 @@
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+#: the benchmark datasets beside the checkout (CI has ../shared), or $GLUONTS_DIFFUSION_DATA
+DATA_DIR = Path(os.environ.get("GLUONTS_DIFFUSION_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "m4_hourly" / "metadata.json").exists():
+        pytest.skip(f"benchmark datasets not found in {DATA_DIR}")
+    return DATA_DIR
+
+
+@pytest.fixture
+def trainer_kwargs(tmp_path):
+    """Tiny, quiet Lightning settings writing under the test's own folder."""
+    return {
+        "max_epochs": 1,
+        "default_root_dir": str(tmp_path),
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "accelerator": "cpu",
+    }

@@ -1,0 +1,135 @@
+"""DiffusionEstimator end to end on real data, at GluonTS's tiny test sizes."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from gluonts.evaluation import Evaluator, backtest_metrics, make_evaluation_predictions
+from gluonts.model.forecast import SampleForecast
+from gluonts.model.predictor import Predictor
+
+from gluonts_diffusion import DiffusionEstimator
+from gluonts_diffusion.experiments.data import load_dataset
+from gluonts_diffusion.model.resampling import with_sampler
+
+TINY = {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}
+
+
+def tiny_estimator(trainer_kwargs, freq="H", prediction_length=48, **kwargs):
+    defaults = dict(
+        freq=freq,
+        prediction_length=prediction_length,
+        context_length=2 * prediction_length,
+        architecture_kwargs=TINY,
+        sampler_kwargs={"num_steps": 3},
+        num_parallel_samples=8,
+        batch_size=16,
+        num_batches_per_epoch=3,
+        trainer_kwargs=trainer_kwargs,
+    )
+    defaults.update(kwargs)
+    return DiffusionEstimator(**defaults)
+
+
+@pytest.fixture(scope="module")
+def m4_slice(data_dir):
+    return load_dataset("m4_hourly", data_dir, max_series=12)
+
+
+@pytest.fixture(scope="module")
+def trained(m4_slice, tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    kwargs = {"max_epochs": 1, "default_root_dir": str(root), "enable_progress_bar": False, "logger": False}
+    torch.manual_seed(0)
+    return tiny_estimator(kwargs).train(m4_slice.train)
+
+
+def predict(predictor, dataset, num_samples=16, seed=0):
+    torch.manual_seed(seed)
+    forecasts, series = make_evaluation_predictions(dataset, predictor, num_samples=num_samples)
+    return list(forecasts), list(series)
+
+
+def test_train_predict_evaluate_on_m4(trained, m4_slice):
+    forecasts, series = predict(trained, m4_slice.test)
+    assert len(forecasts) == len(m4_slice.test)
+    assert all(isinstance(f, SampleForecast) for f in forecasts)
+    assert forecasts[0].samples.shape == (16, 48)
+    assert all(np.isfinite(f.samples).all() for f in forecasts)
+    assert forecasts[0].start_date == series[0].index[-48]
+    metrics, _ = Evaluator(num_workers=0)(series, forecasts)
+    assert np.isfinite(metrics["mean_wQuantileLoss"]) and metrics["mean_wQuantileLoss"] > 0
+
+
+def test_backtest_metrics(trained, m4_slice):
+    metrics, _ = backtest_metrics(test_dataset=m4_slice.test[:4], predictor=trained, evaluator=Evaluator(num_workers=0))
+    assert np.isfinite(metrics["MASE"])
+
+
+def test_serialize_round_trip_gives_identical_forecasts(trained, m4_slice, tmp_path):
+    trained.serialize(tmp_path)
+    reloaded = Predictor.deserialize(tmp_path)
+    first, _ = predict(trained, m4_slice.test[:3], seed=7)
+    again, _ = predict(reloaded, m4_slice.test[:3], seed=7)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.samples, b.samples)
+    other, _ = predict(reloaded, m4_slice.test[:3], seed=8)
+    assert not np.allclose(first[0].samples, other[0].samples)
+
+
+def test_resampling_with_another_sampler_keeps_weights(trained, m4_slice):
+    faster = with_sampler(trained, "euler", {"num_steps": 4, "probability_flow": True}, num_parallel_samples=4)
+    assert faster.prediction_net.model.sampler.registry_name == "euler"
+    assert trained.prediction_net.model.sampler.registry_name == "ddim"
+    for a, b in zip(trained.prediction_net.state_dict().values(), faster.prediction_net.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    forecasts, _ = predict(faster, m4_slice.test[:2], num_samples=8)
+    assert forecasts[0].samples.shape == (8, 48) and np.isfinite(forecasts[0].samples).all()
+
+
+def synthetic(n, length, start="2021-01-01", freq="D", nan_fraction=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        t = np.arange(length[i] if isinstance(length, list) else length)
+        target = 10 + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, len(t))
+        target[rng.random(len(t)) < nan_fraction] = np.nan
+        out.append({"start": pd.Period(start, freq) + 5 * i, "target": target.astype(np.float32), "item_id": str(i)})
+    return out
+
+
+def test_nans_and_short_series_and_item_starts(trainer_kwargs):
+    data = synthetic(6, [30, 12, 40, 9, 50, 25], nan_fraction=0.2)
+    data[1]["target"][:] = np.nan  # a series with no observed value at all
+    estimator = tiny_estimator(trainer_kwargs, freq="D", prediction_length=7, context_length=28)
+    predictor = estimator.train(data)
+    forecasts = list(predictor.predict(data, num_samples=8))
+    assert len(forecasts) == 6
+    for entry, forecast in zip(data, forecasts):
+        assert forecast.samples.shape == (8, 7)
+        assert np.isfinite(forecast.samples).all(), "a NaN in the input must never give a NaN forecast"
+        assert forecast.start_date == entry["start"] + len(entry["target"])
+
+
+def test_training_loss_masks_missing_future_values():
+    from gluonts_diffusion.model.components import component_spec
+    from gluonts_diffusion.model.module import DiffusionModel
+
+    model = DiffusionModel(4, 8, component_spec({}, {"architecture": TINY}), lags_seq=[1, 2], num_time_features=1)
+    past = torch.randn(3, model.past_length)
+    kwargs = dict(
+        past_target=past,
+        past_observed_values=torch.ones_like(past),
+        past_time_feat=torch.zeros(3, model.past_length, 1),
+        future_time_feat=torch.zeros(3, 4, 1),
+        future_observed_values=torch.tensor([[1.0, 1, 0, 0]] * 3),
+    )
+    a = model.loss(future_target=torch.tensor([[1.0, 2, 0, 0]] * 3), generator=torch.Generator().manual_seed(0), **kwargs)
+    b = model.loss(future_target=torch.tensor([[1.0, 2, 1e6, -1e6]] * 3), generator=torch.Generator().manual_seed(0), **kwargs)
+    torch.testing.assert_close(a, b)
+
+
+def test_unknown_component_in_estimator_lists_known():
+    with pytest.raises(KeyError, match="known sampler components: .*ddim"):
+        DiffusionEstimator(freq="H", prediction_length=4, sampler="nosuch")
+    with pytest.raises(KeyError, match="num_stepz"):
+        DiffusionEstimator(freq="H", prediction_length=4, sampler_kwargs={"num_stepz": 3})

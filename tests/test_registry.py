@@ -1,0 +1,88 @@
+"""The registry contract: registration rules, lookups and the error messages users see."""
+import pytest
+
+from gluonts_diffusion.core import COMPONENT_KINDS, BaseSampler, BaseSDE, Registry, RegistryError
+
+
+def test_every_kind_has_builtin_components():
+    for kind in COMPONENT_KINDS:
+        assert Registry.list(kind), kind
+    assert "vpsde" in Registry.list("sde") and "ddim" in Registry.list("sampler")
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(RegistryError) as err:
+        Registry.get("sde", "nosuchsde")
+    message = str(err.value)
+    assert "nosuchsde" in message
+    for name in Registry.list("sde"):
+        assert name in message
+
+
+def test_unknown_kind_lists_kinds():
+    with pytest.raises(RegistryError, match="known kinds: .*sampler"):
+        Registry.list("samplers_typo")
+
+
+def test_wrong_parameter_names_itself_and_accepted_ones():
+    with pytest.raises(RegistryError) as err:
+        Registry.get("sde", "vpsde", beta_mx=3.0)
+    assert "beta_mx" in str(err.value) and "beta_max" in str(err.value)
+
+
+def test_bad_parameter_value_names_component():
+    with pytest.raises(ValueError, match="vpsde"):
+        Registry.get("sde", "vpsde", beta_min=5.0, beta_max=1.0)
+
+
+def test_get_builds_with_params():
+    sde = Registry.get("sde", "vpsde", beta_min=0.2, beta_max=10.0)
+    assert isinstance(sde, BaseSDE) and sde.beta_max == 10.0
+
+
+def test_duplicate_name_refused():
+    with pytest.raises(RegistryError, match="already registered"):
+
+        @Registry.register("sde", "vpsde")
+        class Another(Registry.get_class("sde", "vpsde")):
+            pass
+
+
+def test_non_subclass_refused():
+    with pytest.raises(RegistryError, match="does not derive from BaseSampler"):
+
+        @Registry.register("sampler", "not_a_sampler")
+        class NotASampler:
+            pass
+
+    assert "not_a_sampler" not in Registry.list("sampler")
+
+
+def test_register_new_component_is_one_decorator():
+    @Registry.register("sampler", "_test_identity")
+    class Identity(BaseSampler):
+        """Returns the prior draw unchanged."""
+
+        def sample(self, prediction, x, sde, noise, generator=None):
+            return x
+
+    try:
+        assert "_test_identity" in Registry.list("sampler")
+        assert isinstance(Registry.get("sampler", "_test_identity", num_steps=3), Identity)
+    finally:
+        Registry._components["sampler"].pop("_test_identity")
+
+
+@pytest.mark.parametrize("kind", COMPONENT_KINDS)
+def test_inspect_every_component(kind):
+    for name in Registry.list(kind):
+        info = Registry.inspect(kind, name)
+        assert info["name"] == name and info["kind"] == kind
+        assert info["doc"], f"{kind} {name} has no docstring"
+        assert info["signature"].startswith(name + "(")
+        assert isinstance(info["parameters"], dict) and info["compatibility"]
+
+
+def test_inspect_shows_defaults():
+    info = Registry.inspect("sde", "vpsde")
+    assert info["parameters"]["beta_min"] == 0.1 and info["parameters"]["beta_max"] == 20.0
