@@ -1,0 +1,8 @@
+"""Experiments: configs, data, the experiment registry kind, runs, leaderboards and searches.
+
+Importing this package registers the ``experiment`` kind and the built-in ``forecast`` experiment.
+"""
+from .base import BaseExperiment, ExperimentResult, experiment_class  # noqa: F401
+from . import forecast  # noqa: F401  (registers "forecast")
+
+__all__ = ["BaseExperiment", "ExperimentResult", "experiment_class"]

@@ -1,7 +1,7 @@
 """The YAML experiment format (see ``configs/experiment.yaml``) and its validation.
 
 ```yaml
-experiment: {name: ..., description: ..., seed: 0}
+experiment: {name: ..., description: ..., seed: 0, type: forecast}   # type: Registry.list("experiment")
 components:                       # each: {type: <registry name>, params: {...}}
   preprocessing: {type: raw}
   architecture: {type: transformer, params: {model_dim: 64, condition_dropout: 0.1}}
@@ -29,7 +29,14 @@ from gluonts_diffusion.core.registry import Registry, RegistryError
 
 #: keys each section accepts (value: a short description used in error messages)
 SECTIONS: Dict[str, Dict[str, str]] = {
-    "experiment": {"name": "run name", "description": "free text", "seed": "random seed", "tags": "labels"},
+    "experiment": {
+        "name": "run name",
+        "description": "free text",
+        "seed": "random seed",
+        "tags": "labels",
+        "type": "registered experiment type (default forecast; see Registry.list('experiment'))",
+        "params": "parameters of the experiment type",
+    },
     "components": {kind: f"the {kind} component" for kind in COMPONENT_KINDS},
     "data": {
         "dataset": "GluonTS dataset name or folder",
@@ -156,6 +163,15 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
     _number(training, "learning_rate", "training", float, 0)
     _number(training, "weight_decay", "training", float, 0)
     _number(config.get("evaluation") or {}, "num_samples", "evaluation", int, 1)
+    experiment = config.get("experiment") or {}
+    _number(experiment, "seed", "experiment", int, 0)
+    if experiment.get("type") is not None:
+        try:
+            Registry.get_class("experiment", str(experiment["type"]))
+        except RegistryError as err:
+            raise ConfigError(f"experiment.type: {err}") from None
+    if experiment.get("params") is not None and not isinstance(experiment["params"], Mapping):
+        raise ConfigError(f"experiment.params must be a mapping, got {experiment['params']!r}")
 
     built = {}
     for kind in COMPONENT_KINDS:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -13,20 +13,32 @@ QUANTILES: Tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
 REPORTED_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "ND", "NRMSE")
 
 
-def backtest(predictor, test: Sequence[dict], num_samples: int = 100, seed: int = 0, target_dim: int = 1):
+def backtest(
+    predictor,
+    test: Sequence[dict],
+    num_samples: int = 100,
+    seed: int = 0,
+    target_dim: int = 1,
+    progress: Optional[bool] = None,
+    desc: str = "forecasting",
+):
     """Forecast the last window of every test entry and score it.
 
     Returns ``(metrics, forecasts, series, seconds)``: GluonTS aggregate metrics (``mean_wQuantileLoss``
     is the CRPS diffusion papers report; multivariate targets add ``m_sum_mean_wQuantileLoss``, CRPS-sum),
-    the forecasts, the true series and the wall time of prediction.
+    the forecasts, the true series and the wall time of prediction. ``progress`` shows a tqdm bar over
+    the series (``None``: only on a terminal).
     """
+    from tqdm.auto import tqdm
+
     from gluonts.evaluation import Evaluator, MultivariateEvaluator, make_evaluation_predictions
 
     torch.manual_seed(seed)
     np.random.seed(seed)
     start = time.perf_counter()
     forecast_it, ts_it = make_evaluation_predictions(test, predictor, num_samples=num_samples)
-    forecasts, series = list(forecast_it), list(ts_it)
+    forecasts = list(tqdm(forecast_it, total=len(test), desc=desc, unit="series", disable=None if progress is None else not progress, leave=False))
+    series = list(ts_it)
     seconds = time.perf_counter() - start
     if target_dim > 1:
         evaluator = MultivariateEvaluator(quantiles=QUANTILES, target_agg_funcs={"sum": np.sum}, num_workers=0)
@@ -50,3 +62,22 @@ def sample_crps(forecasts: List, series: List) -> float:
         total += float(np.nansum(crps))
         scale += float(np.nansum(np.abs(truth)))
     return total / max(scale, 1e-12)
+
+
+def interval_coverage(forecasts: List, series: List, levels: Sequence[int] = (50, 90)) -> Dict[str, float]:
+    """Share of the true values inside the central ``level``% interval of each forecast (from its
+    quantiles: [q25, q75] for 50, [q05, q95] for 90), over all series and steps: ``coverage_50``, ``coverage_90``.
+    A calibrated forecaster gives about 0.5 and 0.9."""
+    inside = {level: 0.0 for level in levels}
+    count = 0.0
+    for forecast, ts in zip(forecasts, series):
+        horizon = forecast.prediction_length
+        truth = np.asarray(ts.iloc[-horizon:], dtype=float).reshape(horizon, -1)
+        observed = np.isfinite(truth)
+        count += float(observed.sum())
+        for level in levels:
+            tail = (100 - level) / 200.0
+            low = np.asarray(forecast.quantile(tail), dtype=float).reshape(horizon, -1)
+            high = np.asarray(forecast.quantile(1 - tail), dtype=float).reshape(horizon, -1)
+            inside[level] += float(((truth >= low) & (truth <= high) & observed).sum())
+    return {f"coverage_{level}": inside[level] / count if count else float("nan") for level in levels}

@@ -7,16 +7,19 @@
 * :func:`resample_length` -- linear interpolation of a ``(batch, L, F)`` sequence to another length;
 * :class:`ContextEncoder` -- GRU over the history ``(batch, context_length, context_dim)`` giving
   per-step states and a summary vector;
-* :func:`apply_drop` -- replace rows of a tensor by a null tensor where ``drop`` is True.
+* :func:`apply_drop` -- replace rows of a tensor by a null tensor where ``drop`` is True;
+* :func:`enable_gradient_checkpointing` -- recompute an architecture's blocks in the backward pass.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+import types
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -106,3 +109,58 @@ def future_or_empty(future_features: Optional[torch.Tensor], batch: int, length:
     if future_features is None:
         return like.new_zeros(batch, length, 0)
     return future_features
+
+
+# --------------------------------------------------------------------------- gradient checkpointing
+def _checkpointed_forward(self: nn.Module, *args, **kwargs):
+    """The class's ``forward``, run under :func:`torch.utils.checkpoint.checkpoint` while training with
+    gradients: activations are not stored but recomputed in the backward pass (same values, same
+    gradients; the RNG state is replayed, so dropout masks agree)."""
+    forward = type(self).forward.__get__(self)
+    if self.training and torch.is_grad_enabled():
+        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return forward(*args, **kwargs)
+
+
+def checkpoint_blocks(architecture: nn.Module) -> List[nn.Module]:
+    """The modules :func:`enable_gradient_checkpointing` wraps: those an architecture lists in its
+    ``checkpoint_modules()`` method if it has one, else every composite element (one with submodules)
+    of every ``nn.ModuleList`` inside it -- the repeated blocks/layers of the usual designs (transformer
+    denoiser blocks and encoder layers, DiffWave residual blocks, hybrid conv/attention layers).
+    Nested architectures (ensemble members) are searched in turn, not wrapped whole."""
+    from gluonts_diffusion.core.base import BaseArchitecture
+
+    custom = getattr(architecture, "checkpoint_modules", None)
+    if callable(custom):
+        return list(custom())
+    blocks: List[nn.Module] = []
+
+    def visit(module: nn.Module) -> None:
+        for child in module.children():
+            if isinstance(child, BaseArchitecture):
+                blocks.extend(checkpoint_blocks(child))
+            elif isinstance(child, nn.ModuleList):
+                for element in child:
+                    if isinstance(element, BaseArchitecture):
+                        blocks.extend(checkpoint_blocks(element))
+                    elif any(True for _ in element.children()):
+                        blocks.append(element)  # a block: wrapped whole, not searched further
+                    else:
+                        visit(element)
+            else:
+                visit(child)
+
+    visit(architecture)
+    return blocks
+
+
+def enable_gradient_checkpointing(architecture: nn.Module) -> List[nn.Module]:
+    """Run the blocks of ``architecture`` (see :func:`checkpoint_blocks`) under activation checkpointing
+    when training; returns the wrapped blocks. The parameters and the ``state_dict`` are unchanged (the
+    instance's ``forward`` is replaced, which also survives ``copy.deepcopy``), so a model trained with
+    checkpointing loads without it and vice versa. Memory for activations drops to about one block's
+    worth per block, at the price of a second forward pass of each block in the backward pass."""
+    blocks = checkpoint_blocks(architecture)
+    for block in blocks:
+        block.forward = types.MethodType(_checkpointed_forward, block)
+    return blocks

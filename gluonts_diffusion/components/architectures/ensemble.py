@@ -1,8 +1,9 @@
 """``ensemble``: several registered architectures combined by a weighted mean or as a mixture."""
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -33,6 +34,10 @@ def _index_condition(cond: Any, index: torch.Tensor) -> Any:
     return {k: _index_condition(v, index) for k, v in cond.items()}
 
 
+def _call_member(member: BaseArchitecture, cond: Any, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return member(x_t, t, cond)
+
+
 @Registry.register("architecture", "ensemble")
 class EnsembleArchitecture(BaseArchitecture):
     """Ensemble of denoisers (Lakshminarayanan et al., 2017, applied to diffusion denoisers), each
@@ -58,7 +63,10 @@ class EnsembleArchitecture(BaseArchitecture):
         models: registered architecture names (repeats allowed).
         model_params: extra constructor parameters per name.
         aggregation: ``weighted_mean`` or ``mixture``.
-        weights: non-negative member weights (normalized to sum to one); uniform if omitted.
+        weights: non-negative member weights (normalized to sum to one). If omitted they start uniform
+            and are learned (``learn_weights``): the estimator sets them after every validation epoch
+            (else every training epoch) from each member's own loss on the same noise and times
+            (:meth:`DiffusionModel.member_losses`), via :meth:`set_weights_from_losses`.
         temperature: softmax temperature of :meth:`set_weights_from_losses`.
     """
 
@@ -108,6 +116,8 @@ class EnsembleArchitecture(BaseArchitecture):
         self.members = torch.nn.ModuleList(
             Registry.get("architecture", name, **shape, **dict(model_params.get(name) or {})) for name in models
         )
+        #: the weights are set from the members' losses during training (they were not given)
+        self.learn_weights = weights is None
         if weights is None:
             w = torch.full((len(models),), 1.0 / len(models))
         else:
@@ -134,6 +144,11 @@ class EnsembleArchitecture(BaseArchitecture):
             raise ValueError(f"method must be 'softmax' or 'inverse', got {method!r}")
         self.weights.copy_(w.to(self.weights))
         return self.weights
+
+    def member_networks(self, cond: Any) -> List[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+        """One ``network(x_t, t)`` per member, each bound to its own part of ``cond`` (from :meth:`encode`):
+        member ``i`` alone denoises every row. Used to score the members separately."""
+        return [functools.partial(_call_member, member, c) for member, c in zip(self.members, cond["members"])]
 
     def _assign(self, u: torch.Tensor) -> torch.Tensor:
         """Member index by the inverse CDF of the weights at ``u`` in [0, 1)."""

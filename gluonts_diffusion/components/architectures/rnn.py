@@ -86,6 +86,10 @@ class RNNArchitecture(BaseArchitecture):
         seq = torch.cat([summary.unsqueeze(1).expand(batch, self.length, summary.shape[-1]), future.to(summary)], -1)
         return self.null(torch.tanh(self.cond_proj(seq)), drop)  # (batch, length, hidden)
 
+    def checkpoint_modules(self):
+        """Gradient checkpointing recomputes the window RNN (its activations dominate the memory)."""
+        return [self.rnn]
+
     def forward(self, x_t, t, cond):
         temb = self.time_embedding(t).unsqueeze(1).expand(-1, x_t.shape[1], -1)
         h, _ = self.rnn(torch.cat([self.input(x_t), temb, cond], dim=-1))

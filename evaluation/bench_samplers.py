@@ -1,0 +1,84 @@
+"""Sampler benchmark: one trained model, every sampler at several step counts (a script, not a test).
+
+Trains the quickstart model once on m4_hourly, then re-samples the same predictor with each sampler
+(``gluonts_diffusion.model.resampling.with_sampler``) and prints CRPS (mean_wQuantileLoss), MASE,
+network evaluations per path and wall time, as a Markdown table.
+
+    python evaluation/bench_samplers.py --dataset-path ../shared/datasets            # CPU budget
+    python evaluation/bench_samplers.py --epochs 40 --num-series 414 --euler-steps 5 10 20 50 100 1000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from gluonts_diffusion import DiffusionEstimator
+from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
+from gluonts_diffusion.experiments.evaluation import backtest
+from gluonts_diffusion.model.resampling import with_sampler
+
+
+def sampler_grid(args):
+    """(label, sampler name, kwargs) for every configuration measured."""
+    grid = [(f"euler-{n}", "euler", {"num_steps": n}) for n in args.euler_steps]
+    grid += [(f"euler-ode-{n}", "euler", {"num_steps": n, "probability_flow": True}) for n in args.ode_steps]
+    grid += [(f"ddim-{n}", "ddim", {"num_steps": n, "time_grid": "logsnr"}) for n in args.ode_steps]
+    grid += [(f"heun-{n}", "heun", {"num_steps": n}) for n in args.heun_steps]
+    for order in (2, 3):
+        grid += [(f"dpm++{order}M-{n}", "dpm", {"num_steps": n, "order": order}) for n in args.ode_steps]
+    grid += [(f"pc-{n}", "pc", {"num_steps": n}) for n in args.pc_steps]
+    return grid
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="m4_hourly")
+    parser.add_argument("--dataset-path")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--num-batches-per-epoch", type=int, default=50)
+    parser.add_argument("--num-series", type=int, default=100, help="test series scored (414 = all of m4_hourly)")
+    parser.add_argument("--num-samples", type=int, default=100)
+    parser.add_argument("--euler-steps", type=int, nargs="+", default=[5, 10, 20, 50, 100, 1000])
+    parser.add_argument("--ode-steps", type=int, nargs="+", default=[5, 10, 20, 50])
+    parser.add_argument("--heun-steps", type=int, nargs="+", default=[3, 5, 10, 25])
+    parser.add_argument("--pc-steps", type=int, nargs="+", default=[50])
+    parser.add_argument("--accelerator", default="auto")
+    parser.add_argument("--output", help="write the rows as JSON here")
+    args = parser.parse_args(argv)
+
+    data = load_dataset(args.dataset, resolve_data_path(args.dataset_path))
+    test = data.test[: args.num_series]
+    torch.manual_seed(0)
+    estimator = DiffusionEstimator(
+        freq=data.freq,
+        prediction_length=data.prediction_length,
+        num_batches_per_epoch=args.num_batches_per_epoch,
+        predict_batch_size=414,
+        trainer_kwargs={"max_epochs": args.epochs, "enable_progress_bar": False, "logger": False,
+                        "default_root_dir": "/tmp/bench_samplers", "accelerator": args.accelerator},
+    )
+    start = time.perf_counter()
+    predictor = estimator.train(data.train)
+    train_seconds = time.perf_counter() - start
+    print(f"trained on {data.name} in {train_seconds:.0f} s ({args.epochs} epochs x {args.num_batches_per_epoch} batches); "
+          f"scoring {len(test)} series x {args.num_samples} samples on {predictor.device}")
+
+    rows = []
+    print("| sampler | NFE | CRPS | MASE | seconds |\n|---|---|---|---|---|")
+    for label, name, kwargs in sampler_grid(args):
+        variant = with_sampler(predictor, name, kwargs)
+        metrics, _, _, seconds = backtest(variant, test, num_samples=args.num_samples, seed=0)
+        row = {"sampler": label, "nfe": variant.prediction_net.model.sampler.nfe, "crps": metrics["mean_wQuantileLoss"],
+               "mase": metrics["MASE"], "seconds": seconds}
+        rows.append(row)
+        print(f"| {label} | {row['nfe']} | {row['crps']:.4f} | {row['mase']:.3f} | {seconds:.1f} |", flush=True)
+    if args.output:
+        Path(args.output).write_text(json.dumps({"train_seconds": train_seconds, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

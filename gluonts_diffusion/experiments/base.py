@@ -1,0 +1,212 @@
+"""``BaseExperiment``: what one experiment does, in three steps, and the ``experiment`` registry kind.
+
+An experiment type is chosen by the config key ``experiment.type`` (default ``forecast``)::
+
+    from gluonts_diffusion.core.registry import Registry
+    from gluonts_diffusion.experiments.base import BaseExperiment
+
+    @Registry.register("experiment", "my_experiment")
+    class MyExperiment(BaseExperiment):
+        def setup(self): ...        # data, model, run folder
+        def train_step(self): ...   # fit; returns the trained predictor
+        def evaluate(self): ...     # returns an ExperimentResult
+
+``BaseExperiment.run()`` calls the three in order. The built-in ``forecast`` experiment
+(:mod:`gluonts_diffusion.experiments.forecast`) is what ``python -m gluonts_diffusion.run`` does.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+from gluonts_diffusion.core.registry import Registry
+
+#: what ``--debug`` shrinks a run to
+DEBUG_OVERRIDES = {"num_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
+
+#: environment variable through which the processes of one distributed run share their run folder
+RUN_DIR_ENV = "GLUONTS_DIFFUSION_RUN_DIR"
+
+#: reported in tables, in order (``coverage_*``: share of the truth inside the central 50%/90% intervals)
+TABLE_METRICS = ("mean_wQuantileLoss", "sample_CRPS", "MASE", "sMAPE", "ND", "NRMSE", "coverage_50", "coverage_90")
+
+
+def global_rank() -> int:
+    """This process's rank in a distributed run (0 outside one), from the launchers' environment variables."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            try:
+                rank = int(value)
+            except ValueError:
+                continue
+            if name == "LOCAL_RANK":
+                rank += int(os.environ.get("NODE_RANK", 0) or 0) * int(os.environ.get("LOCAL_WORLD_SIZE", 1) or 1)
+            return rank
+    return 0
+
+
+@dataclass
+class ExperimentResult:
+    """What one run produced: metrics, timings and the paths of everything saved."""
+
+    name: str
+    dataset: str
+    metrics: Dict[str, float]
+    baselines: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    num_series: int = 0
+    num_samples: int = 0
+    nfe: Optional[int] = 0
+    num_parameters: int = 0
+    seed: int = 0
+    experiment_type: str = "forecast"
+    rank: int = 0
+    run_dir: Optional[str] = None
+    predictor_path: Optional[str] = None
+    metrics_path: Optional[str] = None
+    plot_path: Optional[str] = None
+    log_dir: Optional[str] = None
+    config: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_seconds_per_series(self) -> float:
+        return self.predict_seconds / max(self.num_series, 1)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["sample_seconds_per_series"] = self.sample_seconds_per_series
+        return out
+
+    def table(self) -> str:
+        """Markdown table of the reported metrics, this model beside its baselines."""
+        rows = {self.name: self.metrics, **self.baselines}
+        head = "| model | " + " | ".join(TABLE_METRICS) + " |"
+        lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 1)]
+        for model, metrics in rows.items():
+            lines.append(f"| {model} | " + " | ".join(f"{metrics.get(m, float('nan')):.4f}" for m in TABLE_METRICS) + " |")
+        return "\n".join(lines)
+
+
+def apply_overrides(
+    config: Mapping[str, Any], debug: bool = False, epochs: Optional[int] = None, seed: Optional[int] = None
+) -> Dict[str, Any]:
+    """A copy of ``config`` with ``--debug`` (1 epoch of 2 batches, 8 series, 20 samples), ``--epochs`` and
+    ``seed`` written into it, so the saved ``config.yaml`` is what actually ran."""
+    config = copy.deepcopy(dict(config))
+    training = dict(config.get("training") or {})
+    evaluation = dict(config.get("evaluation") or {})
+    experiment = dict(config.get("experiment") or {})
+    if debug:
+        training["num_epochs"] = DEBUG_OVERRIDES["num_epochs"]
+        training["num_batches_per_epoch"] = DEBUG_OVERRIDES["num_batches_per_epoch"]
+        evaluation["num_samples"] = DEBUG_OVERRIDES["num_samples"]
+        evaluation["num_series"] = min(int(evaluation.get("num_series") or DEBUG_OVERRIDES["num_series"]), DEBUG_OVERRIDES["num_series"])
+    if epochs is not None:
+        training["num_epochs"] = int(epochs)
+    if seed is not None:
+        experiment["seed"] = int(seed)
+    for name, section in (("training", training), ("evaluation", evaluation), ("experiment", experiment)):
+        if section or name in config:
+            config[name] = section
+    return config
+
+
+class BaseExperiment:
+    """One experiment: ``setup()`` -> ``train_step()`` -> ``evaluate()`` (``run()`` does all three).
+
+    Args:
+        config: an experiment config (path or dict); validated here.
+        dataset_path: folder of datasets (else ``data.path``, else ``$GLUONTS_DIFFUSION_DATA``, else download).
+        output_dir: where ``<name>/<timestamp>/`` is created (default ``logging.output_dir`` or ``experiments/runs``).
+        debug: a fast smoke pass (1 epoch of 2 batches, 8 series, 20 samples) that prints the components.
+        run_dir: write into exactly this folder instead of a new timestamped one.
+        epochs: override ``training.num_epochs``.
+
+    Subclasses set whatever state they need in ``setup`` and read it in the later steps.
+    """
+
+    registry_name: str = ""
+    registry_kind: str = "experiment"
+    compatibility: str = "any experiment config"
+
+    def __init__(
+        self,
+        config: Union[str, Path, Mapping[str, Any]],
+        dataset_path: Optional[Union[str, Path]] = None,
+        output_dir: Optional[Union[str, Path]] = None,
+        debug: bool = False,
+        run_dir: Optional[Union[str, Path]] = None,
+        epochs: Optional[int] = None,
+    ) -> None:
+        from .config import load_config, validate_config
+        from .data import resolve_data_path
+
+        self.config = validate_config(apply_overrides(load_config(config), debug=debug, epochs=epochs))
+        data = self.config.get("data") or {}
+        experiment = self.config.get("experiment") or {}
+        self.dataset_path = resolve_data_path(dataset_path, data.get("path"))
+        logging_cfg = self.config.get("logging") or {}
+        self.output_dir = Path(output_dir or logging_cfg.get("output_dir") or "experiments/runs")
+        self.debug = debug
+        self.name = experiment.get("name") or "experiment"
+        self.seed = int(experiment.get("seed", 0) or 0)
+        self.params: Dict[str, Any] = dict(experiment.get("params") or {})
+        self._fixed_run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_dir: Optional[Path] = None
+
+    @classmethod
+    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> "BaseExperiment":
+        return cls(source, **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def rank(self) -> int:
+        return global_rank()
+
+    def make_run_dir(self) -> Path:
+        """The run folder: ``run_dir`` if given, the folder rank 0 of a distributed run announced, else a new
+        ``<output_dir>/<name>/<timestamp>/``. Only rank 0 creates it."""
+        if self._fixed_run_dir is not None:
+            run_dir = self._fixed_run_dir
+        elif self.rank != 0 and os.environ.get(RUN_DIR_ENV):
+            run_dir = Path(os.environ[RUN_DIR_ENV])
+        else:
+            run_dir = self.output_dir / self.name / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        if self.rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
+        self.run_dir = run_dir
+        return run_dir
+
+    # ------------------------------------------------------------------ steps
+    def setup(self) -> None:
+        """Load the data, build the model, create the run folder."""
+        raise NotImplementedError
+
+    def train_step(self):
+        """Train; returns the trained predictor."""
+        raise NotImplementedError
+
+    def evaluate(self) -> ExperimentResult:
+        """Score the trained model; returns the :class:`ExperimentResult`."""
+        raise NotImplementedError
+
+    def run(self) -> ExperimentResult:
+        self.setup()
+        self.train_step()
+        return self.evaluate()
+
+
+Registry.add_kind("experiment", BaseExperiment)
+
+
+def experiment_class(config: Mapping[str, Any]) -> type:
+    """The registered experiment class ``experiment.type`` names (default ``forecast``)."""
+    name = (config.get("experiment") or {}).get("type") or "forecast"
+    return Registry.get_class("experiment", name)

@@ -1,0 +1,251 @@
+"""The built-in ``forecast`` experiment: train a ``DiffusionEstimator``, backtest it, compare with baselines.
+
+Writes ``<output_dir>/<name>/<timestamp>/``: ``config.yaml``, ``predictor/``, ``metrics.json``,
+``forecasts.png`` and ``tensorboard/`` (and ``wandb/`` when ``wandb.enabled``).
+In a distributed run (``training.strategy: ddp``) every process trains; only rank 0 saves and evaluates.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from gluonts_diffusion.core.registry import Registry
+
+from .base import BaseExperiment, ExperimentResult
+from .config import estimator_kwargs
+from .data import ForecastData, load_dataset
+
+logger = logging.getLogger(__name__)
+
+
+def flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and other values become strings (for hyperparameter logs)."""
+    out: Dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            out[name] = value
+        else:
+            out[name] = str(value)
+    return out
+
+
+def load_experiment_data(config: Dict[str, Any], dataset_path: Optional[Path]) -> ForecastData:
+    """The train/test split a config describes (``data`` and ``evaluation.num_series``); shared by the
+    diffusion runs and the baselines so that they see identical splits."""
+    data = config.get("data") or {}
+    evaluation = config.get("evaluation") or {}
+    forecast_data = load_dataset(
+        data["dataset"],
+        dataset_path,
+        prediction_length=data.get("predict_len"),
+        multivariate=bool(data.get("multivariate", False)),
+        max_series=data.get("max_series"),
+    )
+    if evaluation.get("num_series"):
+        forecast_data.test = forecast_data.test[: int(evaluation["num_series"])]
+    if data.get("freq"):
+        forecast_data.freq = data["freq"]
+    return forecast_data
+
+
+@Registry.register("experiment", "forecast")
+class ForecastExperiment(BaseExperiment):
+    """Train the configured :class:`DiffusionEstimator`, backtest it on the test split (CRPS, sample CRPS,
+    MASE, sMAPE, ND, NRMSE, interval coverage) beside ``evaluation.baselines``, save predictor, metrics,
+    fan chart and logs. ``experiment.params`` is unused."""
+
+    compatibility = "any diffusion config (univariate or multivariate)"
+
+    data: ForecastData
+    estimator: Any
+    predictor: Any
+    loggers: List[Any]
+
+    # ------------------------------------------------------------------ pieces
+    def load_data(self) -> ForecastData:
+        return load_experiment_data(self.config, self.dataset_path)
+
+    def make_loggers(self, run_dir: Path) -> List[Any]:
+        """TensorBoard (``logging.tensorboard``, default on) and Weights & Biases (``wandb.enabled``)."""
+        loggers: List[Any] = []
+        if (self.config.get("logging") or {}).get("tensorboard", True):
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False))
+        wandb_cfg = self.config.get("wandb") or {}
+        if wandb_cfg.get("enabled"):
+            try:
+                from lightning.pytorch.loggers import WandbLogger
+                import wandb  # noqa: F401
+            except ImportError as err:  # pragma: no cover - depends on the environment
+                raise ImportError("wandb.enabled needs the wandb package: pip install 'gluonts-diffusion[wandb]'") from err
+            loggers.append(
+                WandbLogger(
+                    name=f"{self.name}-{run_dir.name}",
+                    project=wandb_cfg.get("project") or "gluonts-diffusion",
+                    entity=wandb_cfg.get("entity"),
+                    mode=wandb_cfg.get("mode") or "online",
+                    save_dir=str(run_dir),
+                    config=flatten(self.config),
+                )
+            )
+        return loggers
+
+    def make_estimator(self, data: ForecastData, run_dir: Path):
+        from gluonts_diffusion.model.estimator import DiffusionEstimator
+
+        kwargs = estimator_kwargs(self.config, data.freq, data.prediction_length, data.target_dim)
+        trainer = kwargs["trainer_kwargs"]
+        trainer.setdefault("default_root_dir", str(run_dir))
+        trainer.setdefault("enable_progress_bar", True)
+        if "logger" not in trainer:
+            self.loggers = self.make_loggers(run_dir)
+            trainer["logger"] = self.loggers or False
+        else:
+            self.loggers = []
+        return DiffusionEstimator(**kwargs)
+
+    def describe(self, estimator) -> str:
+        """The resolved components with their full parameters (defaults filled in)."""
+        from gluonts_diffusion.model.components import ARCHITECTURE_SHAPE_ARGS
+
+        lines = []
+        for kind, entry in estimator.components.items():
+            params = {k: v for k, v in Registry.parameters(kind, entry["name"]).items() if k not in ARCHITECTURE_SHAPE_ARGS}
+            params.update(entry["params"])
+            shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            lines.append(f"  {kind:<13} {entry['name']}({shown})")
+        return "components:\n" + "\n".join(lines)
+
+    # ------------------------------------------------------------------ steps
+    def setup(self) -> None:
+        import yaml
+
+        run_dir = self.make_run_dir()
+        if self.rank == 0:
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self.data = self.load_data()
+        self.estimator = self.make_estimator(self.data, run_dir)
+        for lg in self.loggers:
+            lg.log_hyperparams(flatten(self.config))
+        if self.debug and self.rank == 0:
+            print(self.describe(self.estimator))
+
+    def train_step(self):
+        from lightning.pytorch import seed_everything
+
+        seed_everything(self.seed, verbose=False)
+        start = time.perf_counter()
+        output = self.estimator.train_model(self.data.train)
+        self.train_seconds = time.perf_counter() - start
+        self.trainer_rank = int(getattr(output.trainer, "global_rank", 0))
+        self.predictor = output.predictor
+        if self.trainer_rank == 0:
+            predictor_dir = self.run_dir / "predictor"
+            predictor_dir.mkdir(exist_ok=True)
+            self.predictor.serialize(predictor_dir)
+        return self.predictor
+
+    def evaluate(self) -> ExperimentResult:
+        from gluonts_diffusion.model.resampling import count_parameters
+
+        from .baselines import train_baseline
+        from .evaluation import backtest, interval_coverage, sample_crps
+        from .plotting import plot_forecasts
+
+        model = self.predictor.prediction_net.model
+        result = ExperimentResult(
+            name=self.name,
+            dataset=self.data.name,
+            metrics={},
+            train_seconds=self.train_seconds,
+            nfe=int(model.sampler.nfe),
+            num_parameters=count_parameters(model),
+            seed=self.seed,
+            experiment_type=self.registry_name or "forecast",
+            rank=self.trainer_rank,
+            run_dir=str(self.run_dir),
+            config=self.config,
+        )
+        if self.trainer_rank != 0:  # the other processes of a distributed run stop after training
+            self.finish_loggers()
+            return result
+        evaluation = self.config.get("evaluation") or {}
+        num_samples = int(evaluation.get("num_samples", 100))
+        metrics, forecasts, series, predict_seconds = backtest(
+            self.predictor, self.data.test, num_samples=num_samples, seed=self.seed, target_dim=self.data.target_dim
+        )
+        metrics.update(interval_coverage(forecasts, series))
+        if self.data.target_dim == 1:
+            metrics["sample_CRPS"] = sample_crps(forecasts, series)
+        self.forecasts, self.series = forecasts, series
+        plot_path = plot_forecasts(
+            forecasts, series, self.run_dir / "forecasts.png", num_series=int(evaluation.get("plot_series", 4)), title=self.name
+        )
+        result.metrics = metrics
+        result.predict_seconds = predict_seconds
+        result.num_series = len(self.data.test)
+        result.num_samples = num_samples
+        result.predictor_path = str(self.run_dir / "predictor")
+        result.plot_path = str(plot_path)
+        result.log_dir = str(self.run_dir / "tensorboard") if self.loggers else None
+        result.metrics_path = str(self.run_dir / "metrics.json")
+        self._write(result)
+        self.log_results(result)
+        for name in evaluation.get("baselines", ["seasonal_naive"]) or []:
+            try:
+                baseline = train_baseline(
+                    name,
+                    self.data,
+                    trainer_kwargs={
+                        "max_epochs": self.estimator.trainer_kwargs.get("max_epochs", 10),
+                        "default_root_dir": str(self.run_dir / "baselines"),
+                        "enable_progress_bar": False,
+                        "logger": False,
+                    },
+                    context_length=self.estimator.context_length,
+                    num_batches_per_epoch=self.estimator.num_batches_per_epoch,
+                )
+                base_metrics, base_forecasts, base_series, _ = backtest(baseline, self.data.test, num_samples=num_samples, seed=self.seed)
+                base_metrics.update(interval_coverage(base_forecasts, base_series))
+                base_metrics["sample_CRPS"] = sample_crps(base_forecasts, base_series)
+                result.baselines[name] = base_metrics
+            except ValueError as err:
+                logger.warning("baseline %s skipped: %s", name, err)
+            self._write(result)
+        self.finish_loggers()
+        return result
+
+    # ------------------------------------------------------------------ logging
+    def log_results(self, result: ExperimentResult) -> None:
+        """Final test metrics into every logger (TensorBoard scalars ``test/...``, W&B summary)."""
+        import math
+
+        scalars = {f"test/{k}": v for k, v in result.metrics.items() if isinstance(v, float) and math.isfinite(v) and not k.startswith(("QuantileLoss", "Coverage"))}
+        scalars["test/train_seconds"] = result.train_seconds
+        scalars["test/sample_seconds_per_series"] = result.sample_seconds_per_series
+        for lg in self.loggers:
+            try:
+                lg.log_metrics(scalars)
+                lg.save()
+            except Exception as err:  # a logger failing must not lose the run
+                logger.warning("logger %s failed: %s", type(lg).__name__, err)
+
+    def finish_loggers(self) -> None:
+        for lg in self.loggers:
+            try:
+                lg.finalize("success")
+                if type(lg).__name__ == "WandbLogger":
+                    lg.experiment.finish()
+            except Exception as err:
+                logger.warning("logger %s failed to close: %s", type(lg).__name__, err)
+
+    @staticmethod
+    def _write(result: ExperimentResult) -> None:
+        Path(result.metrics_path).write_text(json.dumps(result.to_dict(), indent=2, default=str))

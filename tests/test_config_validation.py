@@ -1,0 +1,98 @@
+"""validate_config names the bad key, the unknown component (with the known ones) or the wrong parameter."""
+import copy
+
+import pytest
+
+from gluonts_diffusion import DiffusionEstimator
+from gluonts_diffusion.experiments.config import ConfigError, estimator_kwargs, validate_config
+from gluonts_diffusion.run import main as run_main
+
+BASE = {
+    "experiment": {"name": "t"},
+    "components": {
+        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "condition_dropout": 0.1}},
+        "sde": {"type": "vpsde", "params": {"beta_min": 0.1, "beta_max": 20.0}},
+        "sampler": {"type": "ddim", "params": {"num_steps": 5}},
+    },
+    "data": {"dataset": "m4_hourly", "history_len": 96, "predict_len": 48},
+    "training": {"batch_size": 8, "learning_rate": "1e-4", "num_epochs": 2},
+}
+
+
+def with_change(path, value):
+    config = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return config
+
+
+def test_valid_config_passes():
+    assert validate_config(BASE)["data"]["dataset"] == "m4_hourly"
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("trainig", {"batch_size": 3}, "unknown section 'trainig'; known sections: .*training"),
+        ("training.batchsize", 3, r"unknown key training.batchsize; known keys: .*batch_size"),
+        ("training.learning_rate", "fast", r"training.learning_rate must be a float"),
+        ("training.num_epochs", 0, r"training.num_epochs must be >= 1"),
+        ("components.sampler.type", "dpm_solver", r"components.sampler: unknown sampler 'dpm_solver'; known sampler components: .*ddim.*euler"),
+        ("components.sde.params", {"beta_maximum": 3}, r"components.sde: sde 'vpsde' has no parameter 'beta_maximum'; accepted: .*beta_max"),
+        ("components.sde.params", {"beta_min": 30.0}, r"components.sde: sde 'vpsde': .*beta_min"),
+        ("components.architecture.params", {"model_dimm": 8}, r"components.architecture: .*'model_dimm'"),
+        ("components.noise", {"type": "standard", "parms": {}}, r"components.noise: unknown key 'parms'"),
+        ("data.dataset", None, "data.dataset is required"),
+    ],
+)
+def test_errors_name_the_problem(path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(with_change(path, value))
+
+
+def test_mapping_onto_estimator():
+    kwargs = estimator_kwargs(validate_config(BASE), "H", 48)
+    assert kwargs["context_length"] == 96 and kwargs["lr"] == 1e-4 and kwargs["batch_size"] == 8
+    assert kwargs["trainer_kwargs"]["max_epochs"] == 2
+    assert kwargs["condition_dropout"] == 0.1 and "condition_dropout" not in kwargs["architecture_kwargs"]
+    assert kwargs["sampler"] == "ddim" and kwargs["sampler_kwargs"] == {"num_steps": 5}
+
+
+def test_from_config_reads_metadata(data_dir):
+    config = with_change("data.predict_len", None)
+    estimator = DiffusionEstimator.from_config(config, dataset_path=data_dir)
+    assert estimator.freq == "H" and estimator.prediction_length == 48 and estimator.context_length == 96
+    assert estimator.components["sampler"] == {"name": "ddim", "params": {"num_steps": 5}}
+
+
+def test_run_cli_validate_only(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    bad = tmp_path / "bad.yaml"
+    import yaml
+
+    good.write_text(yaml.safe_dump(BASE))
+    bad.write_text(yaml.safe_dump(with_change("components.sampler.type", "nosuch")))
+    assert run_main(["--config", str(good), "--validate-only"]) == 0
+    assert run_main(["--config", str(bad), "--validate-only"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_run_cli_debug_writes_run_folder(tmp_path, data_dir, capsys):
+    import json
+
+    import yaml
+
+    config = with_change("evaluation", {"num_samples": 8, "num_series": 4})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code = run_main(["--config", str(path), "--dataset-path", str(data_dir), "--debug", "--output-dir", str(tmp_path / "runs")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "components:" in out and "sampler       ddim(" in out and "seasonal_naive" in out
+    (run_dir,) = (tmp_path / "runs" / "t").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["metrics"]["mean_wQuantileLoss"] > 0 and "seasonal_naive" in metrics["baselines"]
+    assert (run_dir / "forecasts.png").stat().st_size > 0 and (run_dir / "predictor" / "prediction-net-state.pt").exists()
