@@ -37,6 +37,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     runner = ExperimentRunner(config, dataset_path=args.dataset_path, output_dir=args.output_dir, debug=args.debug)
     result = runner.run()
+    if result.rank != 0:  # another process of a distributed run: rank 0 reports
+        return 0
     print()
     print(f"{result.name} on {result.dataset}: {result.num_series} series x {result.num_samples} samples, "
           f"train {result.train_seconds:.1f} s, predict {result.predict_seconds:.1f} s, "

@@ -148,7 +148,7 @@ def sampler_error(sampler, oracle, sde, mc=4000, seed=1, stochastic=None):
 def refusal(sampler, components):
     """Why the sampler and the other components cannot run together, from either side."""
     reason = sampler.check_compatibility(components)
-    for kind, component in components.items():
+    for component in components.values():
         reason = reason or component.check_compatibility({**components, "sampler": sampler})
     return reason
 
@@ -174,6 +174,10 @@ def sampler_cases():
 
 
 SAMPLER_CASES = list(sampler_cases())
+#: for the noise tests: drop the slow first-order deterministic runs, whose noise enters only via the network
+NOISE_CASES = [
+    case for case in SAMPLER_CASES if not (case.values[1].get("probability_flow") or case.id == "ddim[num_steps=200]")
+]
 
 
 @pytest.mark.parametrize("sde_name", Registry.list("sde"))
@@ -193,7 +197,7 @@ def test_sampler_reproduces_gaussian_data(name, params, sde_name):
 
 
 @pytest.mark.parametrize("noise_name", [n for n in Registry.list("noise") if n != "standard"])
-@pytest.mark.parametrize("name,params", SAMPLER_CASES)
+@pytest.mark.parametrize("name,params", NOISE_CASES)
 def test_sampler_respects_correlated_noise(name, params, noise_name):
     """The output covariance is right only if every increment is drawn from the noise component."""
     sde = make_sde("vpsde")

@@ -58,7 +58,7 @@ SECTIONS: Dict[str, Dict[str, str]] = {
         "gradient_clip_val": "gradient clipping",
         "accelerator": "Lightning accelerator",
         "devices": "Lightning devices",
-        "strategy": "Lightning strategy (e.g. ddp)",
+        "strategy": "Lightning strategy: a name (ddp, ddp_spawn, fsdp, ...) or {type: ddp, <DDPStrategy arguments>}",
         "num_nodes": "Lightning nodes",
         "precision": "Lightning precision (e.g. bf16-mixed)",
         "validation": "hold out the last prediction window of each training series for validation",
@@ -162,6 +162,12 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
     _number(training, "num_batches_per_epoch", "training", int, 1)
     _number(training, "learning_rate", "training", float, 0)
     _number(training, "weight_decay", "training", float, 0)
+    _number(training, "num_nodes", "training", int, 1)
+    strategy = training.get("strategy")
+    if strategy is not None and not isinstance(strategy, (str, Mapping)):
+        raise ConfigError(f"training.strategy must be a name or a mapping with 'type', got {strategy!r}")
+    if isinstance(strategy, Mapping) and strategy.get("type", "ddp") not in (*_DDP_NAMES, "fsdp"):
+        raise ConfigError(f"training.strategy.type must be one of {', '.join(_DDP_NAMES)}, fsdp, got {strategy.get('type')!r}")
     _number(config.get("evaluation") or {}, "num_samples", "evaluation", int, 1)
     experiment = config.get("experiment") or {}
     _number(experiment, "seed", "experiment", int, 0)
@@ -191,6 +197,39 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
     for reason in compatibility_errors(built):
         raise ConfigError(f"incompatible components: {reason}")
     return config
+
+
+#: DDP flavours whose Lightning name has a ``_find_unused_parameters_true`` variant
+_DDP_NAMES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def lightning_strategy(strategy: Any) -> Any:
+    """The Lightning ``strategy`` for ``training.strategy``.
+
+    DDP needs ``find_unused_parameters``: the classifier-free-guidance null embedding and other
+    conditional parameters get no gradient in some steps, so ``ddp`` (and ``ddp_spawn``, ``ddp_fork``,
+    ``ddp_notebook``) map to their ``*_find_unused_parameters_true`` variants. A mapping
+    ``{type: ddp, process_group_backend: gloo, ...}`` builds ``DDPStrategy(**arguments)`` (or
+    ``FSDPStrategy`` for ``type: fsdp``); any other value goes to Lightning unchanged.
+    """
+    if isinstance(strategy, str):
+        return f"{strategy}_find_unused_parameters_true" if strategy in _DDP_NAMES else strategy
+    if isinstance(strategy, Mapping):
+        options = dict(strategy)
+        name = options.pop("type", "ddp")
+        if name in _DDP_NAMES:
+            from lightning.pytorch.strategies import DDPStrategy
+
+            options.setdefault("find_unused_parameters", True)
+            if name != "ddp":
+                options.setdefault("start_method", name.split("_", 1)[1])
+            return DDPStrategy(**options)
+        if name == "fsdp":
+            from lightning.pytorch.strategies import FSDPStrategy
+
+            return FSDPStrategy(**options)
+        raise ConfigError(f"training.strategy.type must be one of {', '.join(_DDP_NAMES)}, fsdp, got {name!r}")
+    return strategy
 
 
 def estimator_kwargs(config: Mapping[str, Any], freq: str, prediction_length: int, target_dim: int = 1) -> Dict[str, Any]:
@@ -226,8 +265,10 @@ def estimator_kwargs(config: Mapping[str, Any], freq: str, prediction_length: in
     trainer = dict(training.get("trainer_kwargs") or {})
     if training.get("num_epochs") is not None:
         trainer["max_epochs"] = int(training["num_epochs"])
-    for key in ("gradient_clip_val", "accelerator", "devices", "strategy", "num_nodes", "precision"):
+    for key in ("gradient_clip_val", "accelerator", "devices", "num_nodes", "precision"):
         if training.get(key) is not None:
             trainer[key] = training[key]
+    if training.get("strategy") is not None:
+        trainer["strategy"] = lightning_strategy(training["strategy"])
     kwargs["trainer_kwargs"] = trainer
     return kwargs

@@ -49,7 +49,16 @@ def backtest(
     return metrics, forecasts, series, seconds
 
 
-def sample_crps(forecasts: List, series: List) -> float:
+def sample_paths(forecast, num_samples: int = 100) -> np.ndarray:
+    """Sample paths of any GluonTS forecast: a ``SampleForecast``'s own, or draws from a distribution
+    forecast (DeepAR, SimpleFeedForward, PatchTST), shape ``(num_samples, prediction_length[, dim])``."""
+    samples = getattr(forecast, "samples", None)
+    if samples is None:
+        samples = forecast.to_sample_forecast(num_samples).samples
+    return np.asarray(samples)
+
+
+def sample_crps(forecasts: List, series: List, num_samples: int = 100) -> float:
     """Exact sample CRPS (properscoring) averaged over series and steps, normalised by the sum of |target|
     over the forecast windows (the same normalisation as ``mean_wQuantileLoss``)."""
     import properscoring as ps
@@ -57,7 +66,8 @@ def sample_crps(forecasts: List, series: List) -> float:
     total, scale = 0.0, 0.0
     for forecast, ts in zip(forecasts, series):
         truth = np.asarray(ts.iloc[-forecast.prediction_length :]).reshape(forecast.prediction_length, -1)
-        samples = forecast.samples.reshape(forecast.samples.shape[0], forecast.prediction_length, -1)
+        paths = sample_paths(forecast, num_samples)
+        samples = paths.reshape(paths.shape[0], forecast.prediction_length, -1)
         crps = ps.crps_ensemble(truth, np.moveaxis(samples, 0, -1))
         total += float(np.nansum(crps))
         scale += float(np.nansum(np.abs(truth)))

@@ -85,14 +85,16 @@ class ForecastExperiment(BaseExperiment):
                 import wandb  # noqa: F401
             except ImportError as err:  # pragma: no cover - depends on the environment
                 raise ImportError("wandb.enabled needs the wandb package: pip install 'gluonts-diffusion[wandb]'") from err
+            options = {"entity": wandb_cfg["entity"]} if wandb_cfg.get("entity") else {}
+            if wandb_cfg.get("mode"):  # else $WANDB_MODE decides (wandb's default: online)
+                options["mode"] = wandb_cfg["mode"]
             loggers.append(
                 WandbLogger(
                     name=f"{self.name}-{run_dir.name}",
                     project=wandb_cfg.get("project") or "gluonts-diffusion",
-                    entity=wandb_cfg.get("entity"),
-                    mode=wandb_cfg.get("mode") or "online",
                     save_dir=str(run_dir),
                     config=flatten(self.config),
+                    **options,
                 )
             )
         return loggers
@@ -194,7 +196,7 @@ class ForecastExperiment(BaseExperiment):
         result.num_samples = num_samples
         result.predictor_path = str(self.run_dir / "predictor")
         result.plot_path = str(plot_path)
-        result.log_dir = str(self.run_dir / "tensorboard") if self.loggers else None
+        result.log_dir = self.log_dir()
         result.metrics_path = str(self.run_dir / "metrics.json")
         self._write(result)
         self.log_results(result)
@@ -214,7 +216,7 @@ class ForecastExperiment(BaseExperiment):
                 )
                 base_metrics, base_forecasts, base_series, _ = backtest(baseline, self.data.test, num_samples=num_samples, seed=self.seed)
                 base_metrics.update(interval_coverage(base_forecasts, base_series))
-                base_metrics["sample_CRPS"] = sample_crps(base_forecasts, base_series)
+                base_metrics["sample_CRPS"] = sample_crps(base_forecasts, base_series, num_samples=num_samples)
                 result.baselines[name] = base_metrics
             except ValueError as err:
                 logger.warning("baseline %s skipped: %s", name, err)
@@ -223,6 +225,16 @@ class ForecastExperiment(BaseExperiment):
         return result
 
     # ------------------------------------------------------------------ logging
+    def log_dir(self) -> Optional[str]:
+        """Where the first logger writes (``tensorboard/`` or ``wandb/``), None without loggers."""
+        for lg in self.loggers:
+            name = type(lg).__name__
+            if name == "TensorBoardLogger":
+                return str(self.run_dir / "tensorboard")
+            if name == "WandbLogger":
+                return str(self.run_dir / "wandb")
+        return None
+
     def log_results(self, result: ExperimentResult) -> None:
         """Final test metrics into every logger (TensorBoard scalars ``test/...``, W&B summary)."""
         import math

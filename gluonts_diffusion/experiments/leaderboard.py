@@ -310,7 +310,7 @@ def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, 
     train_seconds = time.perf_counter() - start
     metrics, forecasts, series, predict_seconds = backtest(predictor, data.test, num_samples=num_samples, seed=spec.seed, desc=spec.model)
     metrics.update(interval_coverage(forecasts, series))
-    metrics["sample_CRPS"] = sample_crps(forecasts, series)
+    metrics["sample_CRPS"] = sample_crps(forecasts, series, num_samples=num_samples)
     net = getattr(predictor, "prediction_net", None)
     num_parameters = int(sum(p.numel() for p in net.parameters())) if isinstance(net, torch.nn.Module) else 0
     nfe = BASELINE_NFE.get(spec.source, 1)

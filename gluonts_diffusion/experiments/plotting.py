@@ -24,7 +24,10 @@ def plot_forecasts(forecasts: Sequence, series: Sequence, path: Path, num_series
         values = values[-(history + 1) * horizon :]
         steps = np.arange(len(values))
         ax.plot(steps, values, color="black", lw=1, label="truth")
-        samples = forecast.samples if forecast.samples.ndim == 2 else forecast.samples[..., 0]
+        from .evaluation import sample_paths
+
+        paths = sample_paths(forecast)
+        samples = paths if paths.ndim == 2 else paths[..., 0]
         future = steps[-horizon:]
         for low, high, alpha in ((5, 95, 0.2), (25, 75, 0.4)):
             lo, hi = np.percentile(samples, [low, high], axis=0)

@@ -34,6 +34,7 @@ from gluonts.transform import (
 
 from .components import component_spec
 from .lightning_module import INPUT_NAMES, TRAINING_INPUT_NAMES, DiffusionLightningModule
+from .module import compile_options
 
 
 def default_lags(freq: str, context_length: int) -> List[int]:
@@ -60,8 +61,27 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default ``batch_size``).
         trainer_kwargs: passed to ``lightning.pytorch.Trainer`` (``max_epochs``, ``accelerator``,
-            ``devices``, ``strategy``, ``default_root_dir``, ``callbacks``, ...).
+            ``devices``, ``strategy``, ``default_root_dir``, ``callbacks``, ...). Mixed precision is
+            Lightning's ``precision`` (``"bf16-mixed"``, ``"16-mixed"`` on GPU): the network runs under
+            autocast while the diffusion math and the sampler stay in float32.
+        compile: ``torch.compile`` the architecture's per-step forward: ``False`` (default), ``True`` or
+            a dict of ``torch.compile`` arguments (e.g. ``{"mode": "reduce-overhead"}``,
+            ``{"backend": "eager"}``). The first batches pay the compilation.
+        gradient_checkpointing: recompute the architecture's blocks (transformer layers, residual
+            blocks...) in the backward pass instead of storing their activations: less memory for long
+            windows or wide models, same loss and gradients, about a third more compute per step.
         train_sampler, validation_sampler: GluonTS instance samplers.
+
+    Series of any lengths (and with missing values) batch together: every training/prediction window
+    is cut to ``context_length + max(lags_seq)`` steps of history by GluonTS's instance splitter, which
+    left-pads shorter histories with zeros and an observed-values indicator of 0 there; the model masks
+    every use of the history with that indicator (see :mod:`gluonts_diffusion.model.module`). A series
+    shorter than the horizon can still be forecast; training windows need ``prediction_length``
+    future steps.
+
+    An ``ensemble`` architecture without ``weights`` learns them from its members' losses on the
+    validation data (``train(..., validation_data=...)``), else on the training batches
+    (:class:`DiffusionLightningModule`).
     """
 
     @validated()
@@ -97,6 +117,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         trainer_kwargs: Optional[Dict[str, Any]] = None,
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
+        compile: Union[bool, Dict[str, Any]] = False,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
         if prediction_length < 1:
@@ -138,6 +160,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             num_instances=1.0, min_future=prediction_length
         )
         self.validation_sampler = validation_sampler or ValidationSplitSampler(min_future=prediction_length)
+        compile_options(compile)  # fail here, not at the first batch
+        self.compile = compile
+        self.gradient_checkpointing = bool(gradient_checkpointing)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
@@ -174,6 +199,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "num_parallel_samples": self.num_parallel_samples,
             "condition_dropout": self.condition_dropout,
             "guidance_scale": self.guidance_scale,
+            "compile": self.compile,
+            "gradient_checkpointing": self.gradient_checkpointing,
         }
 
     def create_lightning_module(self) -> DiffusionLightningModule:

@@ -5,8 +5,17 @@ Inputs follow GluonTS's instance splitter: ``past_target`` (batch, past_length[,
 (batch, prediction_length, F). ``past_length = context_length + max(lags_seq)``.
 The target window is normalized and encoded by the preprocessor, then diffused with the chosen
 noise/SDE; the denoiser is conditioned on the encoded history and the known future features.
+
+Series of different lengths batch together: the instance splitter left-pads every history to
+``past_length`` with zeros and ``past_observed_values = 0``, and every use of the history here is masked
+by it (scaling statistics, the context features, data-dependent noise), so padding never reaches the
+model as data; unobserved future values are masked out of the loss the same way.
+
+Mixed precision (Lightning ``precision="bf16-mixed"`` / ``"16-mixed"``): the network may run under
+autocast, but its outputs are cast back to the dtype of the diffused tensor, so the diffusion math,
+the loss and the sampler's state stay in float32.
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -15,6 +24,24 @@ from gluonts_diffusion.core.prediction import Prediction
 from gluonts_diffusion.core.registry import Registry
 
 from .components import build_components, check_compatible
+
+#: ``torch.compile`` arguments accepted in the ``compile`` option
+COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")
+
+
+def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict[str, Any]]:
+    """``None`` (no compilation) or the keyword arguments of ``torch.compile`` for a ``compile`` option
+    (``False``/``None``, ``True`` = defaults, or a dict such as ``{"backend": "eager"}``)."""
+    if compile is None or compile is False:
+        return None
+    if compile is True:
+        return {}
+    if isinstance(compile, dict):
+        unknown = sorted(set(compile) - set(COMPILE_ARGS))
+        if unknown:
+            raise ValueError(f"compile: unknown torch.compile argument {unknown[0]!r}; known: {', '.join(COMPILE_ARGS)}")
+        return dict(compile)
+    raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
 
 
 class DiffusionModel(nn.Module):
@@ -28,6 +55,13 @@ class DiffusionModel(nn.Module):
     num_parallel_samples: sample paths drawn per series by ``forward``.
     condition_dropout: probability of training a row unconditionally (classifier-free guidance).
     guidance_scale: 0 = unconditional, 1 = conditional, > 1 = guided (Ho & Salimans, 2022).
+    compile: ``torch.compile`` the architecture's per-step ``forward`` (the cost of training and
+        sampling): ``False`` (default), ``True``, or a dict of ``torch.compile`` arguments
+        (``backend``, ``mode``, ``fullgraph``, ``dynamic``, ...). Compiled lazily, on first use, by each
+        copy of the model (the EMA copy too); parameters and ``state_dict`` are those of the plain module.
+    gradient_checkpointing: recompute the architecture's blocks in the backward pass instead of storing
+        their activations (:func:`~gluonts_diffusion.components.architectures._layers.enable_gradient_checkpointing`):
+        less memory, about one more forward pass per step; same loss and gradients.
     """
 
     def __init__(
@@ -41,6 +75,8 @@ class DiffusionModel(nn.Module):
         num_parallel_samples: int = 100,
         condition_dropout: float = 0.0,
         guidance_scale: float = 1.0,
+        compile: Union[bool, Dict[str, Any]] = False,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
@@ -79,6 +115,36 @@ class DiffusionModel(nn.Module):
         self.noise, self.sde = built["noise"], built["sde"]
         self.objective, self.sampler = built["objective"], built["sampler"]
         self.diffused_shape = (length, channels)
+        self.compile_options = compile_options(compile)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        if self.gradient_checkpointing:
+            from gluonts_diffusion.components.architectures._layers import enable_gradient_checkpointing
+
+            enable_gradient_checkpointing(self.architecture)
+
+    # ------------------------------------------------------------------ network
+    def __getstate__(self):
+        # a compiled wrapper belongs to one instance: copies (EMA, pickling) compile their own
+        state = self.__dict__.copy()
+        state.pop("_compiled_architecture", None)
+        return state
+
+    @property
+    def denoiser(self) -> Callable:
+        """``architecture``, or its ``torch.compile``-d version when ``compile`` is set (built on first use;
+        kept out of the module tree, so parameters and ``state_dict`` are unchanged)."""
+        if self.compile_options is None:
+            return self.architecture
+        compiled = self.__dict__.get("_compiled_architecture")
+        if compiled is None:
+            compiled = torch.compile(self.architecture, **self.compile_options)
+            self.__dict__["_compiled_architecture"] = compiled
+        return compiled
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+        """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
+        the network may compute in bf16/fp16; the diffusion math stays in float32)."""
+        return self.denoiser(x, t, cond).to(x.dtype)
 
     # ------------------------------------------------------------------ conditioning
     def _lagged(self, scaled: torch.Tensor, lags: List[int], start: int, stop: int) -> torch.Tensor:
@@ -122,6 +188,16 @@ class DiffusionModel(nn.Module):
         return context, future, state, scaled, observed
 
     # ------------------------------------------------------------------ training
+    def _diffused_target(
+        self, future_target: torch.Tensor, future_observed_values: torch.Tensor, state: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The future window in the diffused representation ``x0`` and its observed mask."""
+        if future_target.ndim == 2:
+            future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
+        mask = future_observed_values.to(future_target.dtype)
+        x0 = self.preprocessing.transform(future_target * mask, state)
+        return x0, self.preprocessing.transform_mask(mask)
+
     def loss(
         self,
         past_target: torch.Tensor,
@@ -136,32 +212,79 @@ class DiffusionModel(nn.Module):
         context, future, state, scaled, observed = self.condition(
             past_target, past_observed_values, past_time_feat, future_time_feat
         )
-        if future_target.ndim == 2:
-            future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
-        mask = future_observed_values.to(future_target.dtype)
-        x0 = self.preprocessing.transform(future_target * mask, state)
-        mask = self.preprocessing.transform_mask(mask)
+        x0, mask = self._diffused_target(future_target, future_observed_values, state)
         drop = None
         if self.training and self.condition_dropout > 0:
             drop = torch.rand(x0.shape[0], device=x0.device, generator=generator) < self.condition_dropout
         cond = self.architecture.encode(context, future, drop=drop)
         noise = self.noise.conditioned_on(scaled, observed)
         return self.objective.loss(
-            lambda x, t: self.architecture(x, t, cond), x0, mask, self.sde, noise, generator=generator
+            lambda x, t: self.denoise(x, t, cond), x0, mask, self.sde, noise, generator=generator
         )
+
+    # ------------------------------------------------------------------ ensembles
+    @property
+    def learns_ensemble_weights(self) -> bool:
+        """Whether the architecture is an ensemble whose weights are set from its members' losses."""
+        return bool(getattr(self.architecture, "learn_weights", False)) and hasattr(self.architecture, "member_networks")
+
+    @torch.no_grad()
+    def member_losses(
+        self,
+        past_target: torch.Tensor,
+        past_observed_values: torch.Tensor,
+        past_time_feat: torch.Tensor,
+        future_time_feat: torch.Tensor,
+        future_target: torch.Tensor,
+        future_observed_values: torch.Tensor,
+        generator: Optional[torch.Generator] = None,
+    ) -> torch.Tensor:
+        """Each ensemble member's own training loss ``(num_members, batch)``, all on the same draw of
+        times and noise (the generator's state is replayed for every member), without condition dropout.
+
+        ``generator`` defaults to a fresh one seeded from the global RNG. Raises ``TypeError`` when the
+        architecture has no ``member_networks`` (is not an ensemble).
+        """
+        if not hasattr(self.architecture, "member_networks"):
+            raise TypeError(f"member_losses needs an ensemble architecture, got {type(self.architecture).__name__}")
+        context, future, state, scaled, observed = self.condition(
+            past_target, past_observed_values, past_time_feat, future_time_feat
+        )
+        x0, mask = self._diffused_target(future_target, future_observed_values, state)
+        cond = self.architecture.encode(context, future)
+        noise = self.noise.conditioned_on(scaled, observed)
+        if generator is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+            generator = torch.Generator(device=x0.device).manual_seed(seed)
+        start = generator.get_state()
+        losses = []
+        for network in self.architecture.member_networks(cond):
+            generator.set_state(start)
+            losses.append(
+                self.objective.loss(
+                    lambda x, t: network(x, t).to(x.dtype), x0, mask, self.sde, noise, generator=generator
+                )
+            )
+        return torch.stack(losses)
+
+    def set_ensemble_weights(self, losses: Sequence[float], method: str = "softmax") -> torch.Tensor:
+        """Set the ensemble's weights from per-member losses (``EnsembleArchitecture.set_weights_from_losses``)."""
+        return self.architecture.set_weights_from_losses(losses, method=method)
 
     # ------------------------------------------------------------------ sampling
     def prediction(self, cond: Any, uncond: Any = None) -> Prediction:
-        """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given."""
+        """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given:
+        ``out_u + w (out_c - out_u)``; ``w = 0`` evaluates only the unconditional network and ``w = 1``
+        only the conditional one (exactly)."""
         w = self.guidance_scale
 
         def network(x, t):
-            if uncond is None:
-                return self.architecture(x, t, cond)
+            if uncond is None or w == 1.0:
+                return self.denoise(x, t, cond)
             if w == 0.0:
-                return self.architecture(x, t, uncond)
-            out_c = self.architecture(x, t, cond)
-            out_u = self.architecture(x, t, uncond)
+                return self.denoise(x, t, uncond)
+            out_c = self.denoise(x, t, cond)
+            out_u = self.denoise(x, t, uncond)
             return out_u + w * (out_c - out_u)
 
         return Prediction(network, self.sde, self.objective.prediction)
@@ -175,29 +298,34 @@ class DiffusionModel(nn.Module):
         num_parallel_samples: Optional[int] = None,
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
-        """Sample paths (batch, num_samples, prediction_length[, dim]) in the data's scale."""
+        """Sample paths (batch, num_samples, prediction_length[, dim]) in the data's scale.
+
+        With ``guidance_scale != 1`` the null condition (every row dropped) is encoded too and repeated
+        like the condition, and :meth:`prediction` mixes the two outputs at every step.
+        """
         s = num_parallel_samples or self.num_parallel_samples
         context, future, state, scaled, observed = self.condition(
             past_target, past_observed_values, past_time_feat, future_time_feat
         )
         batch = context.shape[0]
-        cond = self.architecture.encode(context, future)
         uncond = None
         if self.guidance_scale != 1.0:
             uncond = self.architecture.encode(context, future, drop=torch.ones(batch, dtype=torch.bool, device=context.device))
             uncond = self.architecture.repeat_condition(uncond, s)
-        cond = self.architecture.repeat_condition(cond, s)
+        cond = None
+        if self.guidance_scale != 0.0:
+            cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
         z = self.sampler(
-            self.prediction(cond, uncond),
+            self.prediction(cond, uncond) if cond is not None else self.prediction(uncond),
             (batch * s, *self.diffused_shape),
             self.sde,
             noise,
             generator=generator,
             device=context.device,
-            dtype=context.dtype,
+            dtype=torch.float32 if context.dtype in (torch.float16, torch.bfloat16) else context.dtype,
         )
         state = {k: v.repeat_interleave(s, 0) for k, v in state.items()}
-        y = self.preprocessing.inverse_transform(z, state)[:, : self.prediction_length]
+        y = self.preprocessing.inverse_transform(z.to(context.dtype), state)[:, : self.prediction_length]
         y = y.reshape(batch, s, self.prediction_length, -1)
         return y.squeeze(-1) if self.target_dim == 1 else y

@@ -10,7 +10,7 @@ import torch
 
 from gluonts_diffusion.core.base import BaseObjective
 from gluonts_diffusion.core.registry import Registry
-from gluonts_diffusion.core.tensors import expand_t, full_t
+from gluonts_diffusion.core.tensors import full_t
 
 from ._common import diffuse, log_snr_derivative, observed_count, sample_time_logsnr, whitened_sq_norm
 
@@ -105,8 +105,10 @@ class VariationalBoundObjective(BaseObjective):
         dtype, batch = x0.dtype, x0.shape[0]
         count = observed_count(mask, dtype)
         length, channels = x0.shape[1], x0.shape[2]
-        logdet = 2 * torch.log(torch.diagonal(torch.linalg.cholesky(noise.covariance(length)))).sum()
-        logdet_per_point = float(logdet) / length
+        # (length, length), or (batch, length, length) for a data-dependent noise bound to a batch
+        chol = torch.linalg.cholesky(noise.covariance(length).to(torch.float64))
+        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        logdet_per_point = (logdet / length).to(device=x0.device, dtype=dtype)
 
         def coef(t: float):
             tt = torch.tensor([t], dtype=torch.float64)
@@ -114,7 +116,7 @@ class VariationalBoundObjective(BaseObjective):
 
         # reconstruction at t = eps: E || whiten(sigma n / alpha) ||^2 / (sigma / alpha)^2 = n_obs
         a0, s0 = coef(sde.eps)
-        recon = 0.5 * count * (1.0 + math.log(2 * math.pi * (s0 / a0) ** 2) + logdet_per_point)
+        recon = 0.5 * count * (1.0 + math.log(2 * math.pi * (s0 / a0) ** 2) + logdet_per_point)  # (batch,) or scalar
 
         # prior KL at t = 1
         a1, s1 = coef(1.0)
