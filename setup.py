@@ -22,11 +22,19 @@ setup(
         "matplotlib",
         "tensorboard",
         "optuna>=3.4",
+        "tqdm",
     ],
     extras_require={
         "onnx": ["onnx", "onnxscript", "onnxruntime"],
         "wandb": ["wandb"],
         "dev": ["pytest", "pytest-timeout"],
     },
-    entry_points={"console_scripts": ["gluonts-diffusion=gluonts_diffusion.run:main"]},
+    entry_points={
+        "console_scripts": [
+            "gluonts-diffusion=gluonts_diffusion.run:main",
+            "gluonts-diffusion-compare=gluonts_diffusion.compare:main",
+            "gluonts-diffusion-search=gluonts_diffusion.search:main",
+            "gluonts-diffusion-registry=gluonts_diffusion.registry:main",
+        ]
+    },
 )

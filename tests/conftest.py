@@ -3,6 +3,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
+
+# tiny test models run fastest on one thread (two threads spin-wait when the machine is busy)
+torch.set_num_threads(1)
 
 #: the benchmark datasets beside the checkout (CI has ../shared), or $GLUONTS_DIFFUSION_DATA
 DATA_DIR = Path(os.environ.get("GLUONTS_DIFFUSION_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))

@@ -117,6 +117,26 @@ def apply_overrides(
     return config
 
 
+def in_process(config: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """Make ``config`` train in this process, for the tools that run many configs one after the other
+    (compare, search): Lightning's ``ddp`` launcher re-runs the whole command line for every extra
+    process, so it is refused there (use ``python -m gluonts_diffusion.run`` for distributed training),
+    and ``training.devices`` defaults to 1 so a multi-GPU machine does not pick DDP by itself."""
+    if config.get("training") is None:
+        config["training"] = {}
+    training = config["training"]
+    strategy = training.get("strategy")
+    name = strategy.get("type", "ddp") if isinstance(strategy, Mapping) else strategy
+    if isinstance(name, str) and name.startswith("ddp") and not name.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook")):
+        if training.get("devices", 1) not in (1, "1") or int(training.get("num_nodes") or 1) > 1:
+            raise ValueError(
+                f"{where}: training.strategy {name!r} with several processes re-launches the command for each process; "
+                "run distributed configs with python -m gluonts_diffusion.run"
+            )
+    training.setdefault("devices", 1)
+    return config
+
+
 class BaseExperiment:
     """One experiment: ``setup()`` -> ``train_step()`` -> ``evaluate()`` (``run()`` does all three).
 

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .base import apply_overrides, experiment_class
+from .base import apply_overrides, experiment_class, in_process
 from .config import load_config, validate_config
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def plan_runs(
     loaded: List[Tuple[str, Dict[str, Any]]] = []
     for i, source in enumerate(configs):
         label = str(source) if not isinstance(source, Mapping) else f"config{i}"
-        config = validate_config(apply_overrides(load_config(source), debug=debug, epochs=epochs))
+        config = validate_config(in_process(apply_overrides(load_config(source), debug=debug, epochs=epochs), label))
         if num_samples is not None:
             config.setdefault("evaluation", {})["num_samples"] = int(num_samples)
         loaded.append((label, config))
@@ -274,6 +274,7 @@ def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, 
     from lightning.pytorch import seed_everything
 
     from .baselines import train_baseline
+    from .data import resolve_data_path
     from .evaluation import backtest, interval_coverage, sample_crps
     from .forecast import load_experiment_data
     from .plotting import plot_forecasts
@@ -281,7 +282,7 @@ def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, 
     key = json.dumps([spec.dataset, spec.config["data"], spec.config.get("evaluation")], sort_keys=True, default=str)
     if key not in data_cache:
         data_cache.clear()
-        data_cache[key] = load_experiment_data(spec.config, dataset_path)
+        data_cache[key] = load_experiment_data(spec.config, resolve_data_path(dataset_path, spec.config["data"].get("path")))
     data = data_cache[key]
     training = spec.config.get("training") or {}
     evaluation = spec.config.get("evaluation") or {}

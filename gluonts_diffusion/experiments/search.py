@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .base import apply_overrides, experiment_class
+from .base import apply_overrides, experiment_class, in_process
 from .config import SECTIONS, ConfigError, load_config, validate_config
 
 logger = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def run_search(
 
     from .data import resolve_data_path
 
-    base = validate_config(base_config)
+    base = in_process(validate_config(base_config), "base config")
     search = validate_search_config(search_config, base)
     study_cfg, parameters = search["study"], search["parameters"]
     name = study_name or study_cfg.get("name") or f"{(base.get('experiment') or {}).get('name') or 'experiment'}_search"

@@ -7,6 +7,7 @@ prediction; a Lightning module for training; a :class:`PyTorchPredictor` whose f
 """
 from typing import Any, Dict, Iterable, List, Optional, Union
 
+import numpy as np
 import torch
 from gluonts.core.component import validated
 from gluonts.dataset.common import Dataset
@@ -70,7 +71,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: recompute the architecture's blocks (transformer layers, residual
             blocks...) in the backward pass instead of storing their activations: less memory for long
             windows or wide models, same loss and gradients, about a third more compute per step.
-        train_sampler, validation_sampler: GluonTS instance samplers.
+        train_sampler, validation_sampler: GluonTS instance samplers. By default every training window
+            has at least ``min(context_length, prediction_length)`` steps of history (windows of pure padding
+            carry no information and cannot be scaled), unless no series is long enough for that.
 
     Series of any lengths (and with missing values) batch together: every training/prediction window
     is cut to ``context_length + max(lags_seq)`` steps of history by GluonTS's instance splitter, which
@@ -156,10 +159,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.batch_size = batch_size
         self.num_batches_per_epoch = num_batches_per_epoch
         self.predict_batch_size = predict_batch_size or batch_size
-        self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
-            num_instances=1.0, min_future=prediction_length
-        )
-        self.validation_sampler = validation_sampler or ValidationSplitSampler(min_future=prediction_length)
+        self.min_past = min(self.context_length, prediction_length)
+        self.train_sampler = train_sampler
+        self.validation_sampler = validation_sampler
         compile_options(compile)  # fail here, not at the first batch
         self.compile = compile
         self.gradient_checkpointing = bool(gradient_checkpointing)
@@ -240,7 +242,11 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         )
 
     def _create_instance_splitter(self, module: DiffusionLightningModule, mode: str) -> InstanceSplitter:
-        sampler = {"training": self.train_sampler, "validation": self.validation_sampler, "test": TestSplitSampler()}[mode]
+        sampler = {
+            "training": self.train_sampler or ExpectedNumInstanceSampler(num_instances=1.0, min_future=self.prediction_length, min_past=self.min_past),
+            "validation": self.validation_sampler or ValidationSplitSampler(min_future=self.prediction_length, min_past=self.min_past),
+            "test": TestSplitSampler(),
+        }[mode]
         return InstanceSplitter(
             target_field=FieldName.TARGET,
             is_pad_field=FieldName.IS_PAD,
@@ -256,6 +262,10 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     def create_training_data_loader(
         self, data: Dataset, module: DiffusionLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
     ) -> Iterable:
+        if self.train_sampler is None and self.min_past:
+            longest = max((np.shape(entry[FieldName.TARGET])[-1] for entry in data), default=0)
+            if longest < self.min_past + self.prediction_length:  # no series could give a window otherwise
+                self.min_past = 0
         instances = self._create_instance_splitter(module, "training").apply(Cyclic(data).stream(), is_train=True)
         return as_stacked_batches(
             instances,

@@ -5,12 +5,29 @@ from typing import Any, Dict, List, Optional
 import lightning.pytorch as pl
 import torch
 from gluonts.core.component import validated
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from .module import DiffusionModel
 
 INPUT_NAMES = ["past_target", "past_observed_values", "past_time_feat", "future_time_feat"]
 TRAINING_INPUT_NAMES = INPUT_NAMES + ["future_target", "future_observed_values"]
+
+
+def ema_with_warmup(decay: float):
+    """EMA update ``avg <- d avg + (1 - d) param`` with ``d = min(decay, (1 + n) / (10 + n))`` after n updates.
+
+    The warm-up (as TensorFlow's ExponentialMovingAverage with ``num_updates``) keeps a short training run
+    from averaging in its first, untrained weights: with a plain 0.999 decay, 1000 steps still give the
+    initial weights a third of the average.
+    """
+
+    @torch.no_grad()
+    def update(averaged, current, num_averaged):
+        step = float(num_averaged)
+        d = min(decay, (1.0 + step) / (10.0 + step))
+        torch._foreach_lerp_(averaged, current, 1.0 - d)
+
+    return update
 
 
 class DiffusionLightningModule(pl.LightningModule):
@@ -46,7 +63,7 @@ class DiffusionLightningModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.patience = patience
         self.ema = (
-            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            AveragedModel(self.model, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True).requires_grad_(False)
             if ema_decay
             else None
         )

@@ -73,6 +73,9 @@ class TransformerArchitecture(BaseArchitecture):
             enable_nested_tensor=False,
         )
         self.null_memory = nn.Parameter(torch.zeros(1, 1, d))
+        # known future features (seasonal lags, calendar) added to the denoiser token of the same step
+        self.aligned = future_dim > 0 and length == self.prediction_length
+        self.future_aligned = nn.Linear(future_dim * p, d) if self.aligned else None
 
         self.x_in = nn.Linear(channels * p, d)
         # concat conditioning: [x_t, pooled encoding] @ W  ==  x_t @ W_x + pooled @ W_c
@@ -90,15 +93,20 @@ class TransformerArchitecture(BaseArchitecture):
 
     def encode(self, context, future_features, drop=None):
         tokens = self.context_in(patchify(context, self.patch_size, pad_front=True))
+        aligned = None
         if self.future_in is not None:
-            tokens = torch.cat([tokens, self.future_in(patchify(future_features, self.patch_size))], dim=1)
+            patches = patchify(future_features, self.patch_size)
+            tokens = torch.cat([tokens, self.future_in(patches)], dim=1)
+            if self.aligned:
+                aligned = apply_drop(self.future_aligned(patches), self.null_memory, drop)
         memory = self.encoder(tokens + self.cond_pos)
-        return SharedMemory(apply_drop(memory, self.null_memory, drop), 1)
+        return SharedMemory(apply_drop(memory, self.null_memory, drop), 1, aligned)
 
     @staticmethod
     def repeat_condition(cond: "SharedMemory", repeats: int) -> "SharedMemory":
         # the sample paths of one series share its memory: it is never copied
-        return SharedMemory(cond.memory, cond.repeats * repeats)
+        aligned = None if cond.aligned is None else cond.aligned.repeat_interleave(repeats, 0)
+        return SharedMemory(cond.memory, cond.repeats * repeats, aligned)
 
     def forward(self, x_t, t, cond):
         if isinstance(cond, torch.Tensor):  # a plain (batch, M, d) memory
@@ -108,6 +116,8 @@ class TransformerArchitecture(BaseArchitecture):
             pooled = cond.memory.mean(1, keepdim=True).repeat_interleave(cond.repeats, 0)
             h = h + self.cond_proj(pooled)
         h = h + self.x_pos + self.time_embedding(t)[:, None, :]
+        if cond.aligned is not None:
+            h = h + cond.aligned
         for block in self.blocks:
             h = block(h, cond)
         out = self.out(self.out_norm(h))  # (rows, patches, p * channels)
@@ -128,10 +138,12 @@ def patchify(x: torch.Tensor, patch_size: int, pad_front: bool = False) -> torch
 
 
 class SharedMemory(NamedTuple):
-    """Encoded history ``memory`` (series, M, d) shared by ``repeats`` consecutive rows of the denoiser batch."""
+    """Encoded history ``memory`` (series, M, d) shared by ``repeats`` consecutive rows of the denoiser
+    batch, and the embedded known future features ``aligned`` (rows, patches, d), one per row."""
 
     memory: torch.Tensor
     repeats: int
+    aligned: Optional[torch.Tensor] = None
 
 
 class DenoiserBlock(nn.Module):

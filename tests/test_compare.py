@@ -1,0 +1,134 @@
+"""Leaderboard comparison at a tiny budget: baselines beside configs on one split, a config failing
+mid-run, per-run records, resume without redoing finished runs, and the CLI."""
+import copy
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.experiments import leaderboard
+from gluonts_diffusion.experiments.forecast import ForecastExperiment
+
+TINY = {
+    "experiment": {"name": "tiny", "seed": 0},
+    "components": {
+        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
+        "sampler": {"type": "ddim", "params": {"num_steps": 3}},
+    },
+    "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
+    "training": {
+        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2, "accelerator": "cpu",
+        "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
+    },
+    "evaluation": {"num_samples": 8},
+    "logging": {"tensorboard": False},
+}
+
+
+@Registry.register("experiment", "test_fails_mid_run")
+class FailsMidRun(ForecastExperiment):
+    """Sets up like ``forecast`` (run folder, data, estimator), then training raises."""
+
+    def train_step(self):
+        raise RuntimeError("training diverged (on purpose)")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def configs(tmp_path):
+    good = tmp_path / "tiny.yaml"
+    good.write_text(yaml.safe_dump(TINY))
+    failing = copy.deepcopy(TINY)
+    failing["experiment"] = {"name": "broken", "type": "test_fails_mid_run"}
+    failing["data"]["max_series"] = 99  # replaced by the shared split of the first config
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(yaml.safe_dump(failing))
+    return [good, bad]
+
+
+def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "board"
+    counts = {"config": 0, "baseline": 0}
+    run_config, run_baseline = leaderboard._run_config, leaderboard._run_baseline
+
+    def counting_config(spec, *args):
+        counts["config"] += 1
+        return run_config(spec, *args)
+
+    def counting_baseline(spec, *args):
+        counts["baseline"] += 1
+        return run_baseline(spec, *args)
+
+    monkeypatch.setattr(leaderboard, "_run_config", counting_config)
+    monkeypatch.setattr(leaderboard, "_run_baseline", counting_baseline)
+
+    board = leaderboard.compare(configs, baselines=["seasonal_naive", "simple_feedforward"], seeds=[0, 1],
+                                dataset_path=data_dir, output_dir=out, progress=False)
+    assert counts == {"config": 4, "baseline": 4}
+    runs = sorted(p.name for p in (out / "runs").glob("*.json"))
+    assert len(runs) == 8 and "tiny__m4_hourly__seed1.json" in runs
+    # the failing config is recorded with its error; everything else is kept
+    broken = json.loads((out / "runs" / "broken__m4_hourly__seed0.json").read_text())
+    assert broken["status"] == "failed" and "training diverged" in broken["error"] and "Traceback" in broken["traceback"]
+    assert broken["config"]["data"]["max_series"] == 4  # identical split
+    assert {r["run_id"] for r in board.failed} == {"broken__m4_hourly__seed0", "broken__m4_hourly__seed1"}
+
+    rows = {row["model"]: row for row in board.rows}
+    assert set(rows) == {"tiny", "broken", "seasonal_naive", "simple_feedforward"}
+    for name in ("tiny", "seasonal_naive", "simple_feedforward"):
+        row = rows[name]
+        assert row["ok"] == 2 and row["rank"] is not None and row["mean_wQuantileLoss"] > 0
+        assert row["mean_wQuantileLoss_std"] is not None and row["sample_CRPS"] > 0 and row["coverage_90"] is not None
+        assert row["train_seconds"] is not None and row["sample_seconds_per_series"] > 0
+    assert rows["broken"]["ok"] == 0 and rows["broken"]["rank"] is None
+    assert rows["tiny"]["nfe"] == 3 and rows["simple_feedforward"]["nfe"] == 1 and rows["seasonal_naive"]["nfe"] is None
+    assert rows["tiny"]["num_parameters"] > 0 and rows["simple_feedforward"]["num_parameters"] > 0
+    ranked = sorted((r for r in board.rows if r["rank"]), key=lambda r: r["rank"])
+    assert [r["mean_wQuantileLoss"] for r in ranked] == sorted(r["mean_wQuantileLoss"] for r in ranked)
+
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| 1 |" in markdown and "seasonal_naive" in markdown and "±" in markdown and "Failed runs" in markdown
+    with open(out / "leaderboard.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert {r["model"] for r in table} == set(rows) and "mean_wQuantileLoss_std" in table[0]
+    saved = json.loads((out / "leaderboard.json").read_text())
+    assert saved["rank_metric"] == "mean_wQuantileLoss" and len(saved["failed"]) == 2
+    assert saved["splits"]["m4_hourly"]["data"]["max_series"] == 4
+    assert (out / "crps.png").stat().st_size > 0
+    plots = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"tiny__m4_hourly.png", "seasonal_naive__m4_hourly.png", "simple_feedforward__m4_hourly.png"} <= plots
+
+    # resume through the CLI: finished runs are skipped (files untouched), the failed ones are retried
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    from gluonts_diffusion.compare import main
+
+    code = main(["--configs", *map(str, configs), "--baselines", "seasonal_naive", "simple_feedforward", "--seeds", "0", "1",
+                 "--dataset-path", str(data_dir), "--output", str(out), "--resume"])
+    assert code == 1  # some runs failed
+    assert counts == {"config": 6, "baseline": 4}
+    for name, mtime in mtimes.items():
+        changed = (out / "runs" / name).stat().st_mtime_ns != mtime
+        assert changed == name.startswith("broken"), name
+    assert "| 1 |" in capsys.readouterr().out
+
+
+def test_plan_shares_the_split_and_rejects_unknown_baselines(configs):
+    specs, splits = leaderboard.plan_runs(configs, baselines=["seasonal_naive"], seeds=[0, 1], datasets=["m4_hourly", "m4_weekly"])
+    assert len(specs) == 2 * 2 * 3
+    weekly = [s for s in specs if s.dataset == "m4_weekly"]
+    assert all("predict_len" not in s.config["data"] for s in weekly)  # the dataset's own horizon
+    assert {s.config["experiment"]["seed"] for s in specs if s.kind == "config"} == {0, 1}
+    assert all(s.config["evaluation"]["baselines"] == [] for s in specs if s.kind == "config")
+    with pytest.raises(ValueError, match="known baselines: seasonal_naive"):
+        leaderboard.plan_runs(configs, baselines=["prophet"])
