@@ -16,47 +16,9 @@ import torch
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.prediction import Prediction, from_eps
 from gluonts_diffusion.core.registry import Registry
-
-DTYPE = torch.float64
-LENGTH, CHANNELS = 3, 2
-DIM = LENGTH * CHANNELS
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, make_noise, make_sde
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: thread start-up and contention cost more than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-# --------------------------------------------------------------------------- paths and noises
-def _cosine_alpha(t):
-    """Nichol & Dhariwal's cosine schedule, stopped at 0.97 of its range so that alpha(1) > 0."""
-    return torch.cos(0.5 * math.pi * 0.97 * t)
-
-
-def _cosine_sigma(t):
-    return torch.sin(0.5 * math.pi * 0.97 * t)
-
-
-#: parameters for SDEs whose defaults cannot be built (the custom SDE needs its coefficients)
-SDE_PARAMS = {"custom": dict(alpha_fn=_cosine_alpha, sigma_fn=_cosine_sigma)}
-
-
-def make_sde(name):
-    try:
-        return Registry.get("sde", name, **SDE_PARAMS.get(name, {}))
-    except (ValueError, TypeError, KeyError) as err:
-        pytest.skip(f"sde {name!r} cannot be built with test parameters: {err}")
-
-
-def make_noise(name):
-    try:
-        return Registry.get("noise", name)
-    except (ValueError, TypeError, KeyError) as err:
-        pytest.skip(f"noise {name!r} cannot be built with its defaults: {err}")
 
 
 class LinearPath(BaseSDE):

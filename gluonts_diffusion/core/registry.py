@@ -6,7 +6,7 @@ builds one, naming any unknown kind, name or parameter together with the known o
 from __future__ import annotations
 
 import inspect as _inspect
-from typing import Any, Callable, Dict, List, Type
+from typing import Any, Callable, Dict, List
 
 
 class RegistryError(KeyError):

@@ -188,15 +188,20 @@ class DiffusionModel(nn.Module):
         return context, future, state, scaled, observed
 
     # ------------------------------------------------------------------ training
-    def _diffused_target(
-        self, future_target: torch.Tensor, future_observed_values: torch.Tensor, state: Dict[str, torch.Tensor]
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The future window in the diffused representation ``x0`` and its observed mask."""
+    def _training_inputs(
+        self, past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
+    ):
+        """Context, future features, the future window ``x0`` in the diffused representation with its observed
+        mask, and the noise bound to the batch's history."""
+        context, future, state, scaled, observed = self.condition(
+            past_target, past_observed_values, past_time_feat, future_time_feat
+        )
         if future_target.ndim == 2:
             future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
         mask = future_observed_values.to(future_target.dtype)
         x0 = self.preprocessing.transform(future_target * mask, state)
-        return x0, self.preprocessing.transform_mask(mask)
+        noise = self.noise.conditioned_on(scaled, observed)
+        return context, future, x0, self.preprocessing.transform_mask(mask), noise
 
     def loss(
         self,
@@ -209,15 +214,13 @@ class DiffusionModel(nn.Module):
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
         """Per-series training loss (batch,)."""
-        context, future, state, scaled, observed = self.condition(
-            past_target, past_observed_values, past_time_feat, future_time_feat
+        context, future, x0, mask, noise = self._training_inputs(
+            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
         )
-        x0, mask = self._diffused_target(future_target, future_observed_values, state)
         drop = None
         if self.training and self.condition_dropout > 0:
             drop = torch.rand(x0.shape[0], device=x0.device, generator=generator) < self.condition_dropout
         cond = self.architecture.encode(context, future, drop=drop)
-        noise = self.noise.conditioned_on(scaled, observed)
         return self.objective.loss(
             lambda x, t: self.denoise(x, t, cond), x0, mask, self.sde, noise, generator=generator
         )
@@ -247,12 +250,10 @@ class DiffusionModel(nn.Module):
         """
         if not hasattr(self.architecture, "member_networks"):
             raise TypeError(f"member_losses needs an ensemble architecture, got {type(self.architecture).__name__}")
-        context, future, state, scaled, observed = self.condition(
-            past_target, past_observed_values, past_time_feat, future_time_feat
+        context, future, x0, mask, noise = self._training_inputs(
+            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
         )
-        x0, mask = self._diffused_target(future_target, future_observed_values, state)
         cond = self.architecture.encode(context, future)
-        noise = self.noise.conditioned_on(scaled, observed)
         if generator is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
             generator = torch.Generator(device=x0.device).manual_seed(seed)

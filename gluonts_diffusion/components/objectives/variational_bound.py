@@ -104,7 +104,7 @@ class VariationalBoundObjective(BaseObjective):
             mask = torch.ones_like(x0)
         dtype, batch = x0.dtype, x0.shape[0]
         count = observed_count(mask, dtype)
-        length, channels = x0.shape[1], x0.shape[2]
+        length = x0.shape[1]
         # (length, length), or (batch, length, length) for a data-dependent noise bound to a batch
         chol = torch.linalg.cholesky(noise.covariance(length).to(torch.float64))
         logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)

@@ -10,7 +10,6 @@ where closed forms exist) and register it with ``@Registry.register("sde", "my_n
 from __future__ import annotations
 
 import importlib
-import math
 import warnings
 from typing import Callable, Optional, Union
 

@@ -1,5 +1,4 @@
 """``vpsde``: the variance-preserving SDE of Song et al. (2021), the continuous limit of DDPM."""
-import math
 
 import torch
 import torch.nn.functional as F
