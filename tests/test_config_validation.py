@@ -96,3 +96,13 @@ def test_run_cli_debug_writes_run_folder(tmp_path, data_dir, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metrics"]["mean_wQuantileLoss"] > 0 and "seasonal_naive" in metrics["baselines"]
     assert (run_dir / "forecasts.png").stat().st_size > 0 and (run_dir / "predictor" / "prediction-net-state.pt").exists()
+
+
+def test_performance_options_reach_the_estimator():
+    config = with_change("model", {"compile": {"backend": "eager"}, "gradient_checkpointing": True})
+    config["training"]["precision"] = "bf16-mixed"
+    kwargs = estimator_kwargs(validate_config(config), "H", 48)
+    assert kwargs["compile"] == {"backend": "eager"} and kwargs["gradient_checkpointing"] is True
+    assert kwargs["trainer_kwargs"]["precision"] == "bf16-mixed"
+    estimator = DiffusionEstimator(**kwargs)
+    assert estimator.model_kwargs()["gradient_checkpointing"] is True

@@ -196,10 +196,8 @@ def test_member_losses_share_one_draw_and_favour_the_better_member():
     losses = model.member_losses(**inputs, generator=torch.Generator().manual_seed(1))
     assert losses.shape == (2, 8)
     # member i's loss is exactly the objective's loss of that member alone on the same draw
-    context, future, state, scaled, observed = model.condition(*(inputs[k] for k in list(inputs)[:4]))
-    x0, mask = model._diffused_target(inputs["future_target"], inputs["future_observed_values"], state)
+    context, future, x0, mask, noise = model._training_inputs(**inputs)
     cond = model.architecture.encode(context, future)
-    noise = model.noise.conditioned_on(scaled, observed)
     for i, member in enumerate(model.architecture.members):
         alone = model.objective.loss(
             lambda x, t: member(x, t, cond["members"][i]), x0, mask, model.sde, noise, generator=torch.Generator().manual_seed(1)

@@ -70,6 +70,8 @@ SECTIONS: Dict[str, Dict[str, str]] = {
         "guidance_scale": "classifier-free guidance scale",
         "lags_seq": "lags of the target used as features",
         "predict_batch_size": "series per prediction batch",
+        "compile": "torch.compile the architecture (true, or a dict of torch.compile arguments)",
+        "gradient_checkpointing": "recompute the architecture's blocks in the backward pass to save memory",
     },
     "evaluation": {
         "num_samples": "sample paths per forecast",
@@ -259,7 +261,15 @@ def estimator_kwargs(config: Mapping[str, Any], freq: str, prediction_length: in
             kwargs[target] = cast(training[key])
     if "ema_decay" in training:
         kwargs["ema_decay"] = None if training["ema_decay"] is None else float(training["ema_decay"])
-    for key in ("num_parallel_samples", "condition_dropout", "guidance_scale", "lags_seq", "predict_batch_size"):
+    for key in (
+        "num_parallel_samples",
+        "condition_dropout",
+        "guidance_scale",
+        "lags_seq",
+        "predict_batch_size",
+        "compile",
+        "gradient_checkpointing",
+    ):
         if model.get(key) is not None:
             kwargs[key] = model[key]
     trainer = dict(training.get("trainer_kwargs") or {})
