@@ -86,3 +86,10 @@ def test_inspect_every_component(kind):
 def test_inspect_shows_defaults():
     info = Registry.inspect("sde", "vpsde")
     assert info["parameters"]["beta_min"] == 0.1 and info["parameters"]["beta_max"] == 20.0
+
+
+def test_architecture_shapes_are_set_by_the_model():
+    info = Registry.inspect("architecture", "transformer")
+    assert info["parameters"]["length"] == "<set by the model>" and info["parameters"]["model_dim"] == 64
+    with pytest.raises(RegistryError, match="no parameter 'length'; accepted: model_dim"):
+        Registry.check_params("architecture", "transformer", {"length": 3})

@@ -25,6 +25,8 @@ class Component:
     """Mixin: a component may refuse a combination with a one-line reason."""
 
     compatibility: str = "works with every other component"
+    #: constructor parameters the model sets (from the data); users do not pass them
+    filled_by_model: Tuple[str, ...] = ()
 
     def check_compatibility(self, components: Dict[str, Any]) -> Optional[str]:
         """Return why this component cannot run together with ``components`` (kind -> instance), else None."""
@@ -119,6 +121,8 @@ class BaseArchitecture(Component, nn.Module):
         future_dim: known features per step of the prediction window (time features, age).
         prediction_length: steps of the prediction window (the future features' length).
     """
+
+    filled_by_model = ("length", "channels", "context_length", "context_dim", "future_dim", "prediction_length")
 
     def __init__(
         self,

@@ -94,10 +94,16 @@ class Registry:
         }
 
     @classmethod
-    def check_params(cls, kind: str, name: str, params: Dict[str, Any], reserved=()) -> None:
-        """Raise naming each parameter that ``kind``/``name`` does not accept."""
+    def check_params(cls, kind: str, name: str, params: Dict[str, Any], reserved=None) -> None:
+        """Raise naming each parameter that ``kind``/``name`` does not accept from a user.
+
+        ``reserved`` parameters (default: the component's ``filled_by_model``, e.g. an architecture's
+        data shapes) are set by the model, so a user passing them is refused too.
+        """
         accepted = cls.parameters(kind, name)
         component = cls.get_class(kind, name)
+        if reserved is None:
+            reserved = getattr(component, "filled_by_model", ())
         takes_any = any(
             p.kind == p.VAR_KEYWORD for p in _inspect.signature(component.__init__).parameters.values()
         )
@@ -117,7 +123,7 @@ class Registry:
     def get(cls, kind: str, name: str, **params: Any) -> Any:
         """Build the component ``kind``/``name`` with ``params``."""
         component = cls.get_class(kind, name)
-        cls.check_params(kind, name, params)
+        cls.check_params(kind, name, params, reserved=())
         try:
             return component(**params)
         except (TypeError, ValueError) as err:
@@ -127,8 +133,9 @@ class Registry:
     def inspect(cls, kind: str, name: str) -> Dict[str, Any]:
         """Signature, defaults, docstring and compatibility notes of one component."""
         component = cls.get_class(kind, name)
+        filled = getattr(component, "filled_by_model", ())
         params = {
-            k: ("<required>" if v is _inspect.Parameter.empty else v)
+            k: ("<set by the model>" if k in filled else "<required>" if v is _inspect.Parameter.empty else v)
             for k, v in cls.parameters(kind, name).items()
         }
         return {

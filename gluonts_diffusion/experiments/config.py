@@ -142,7 +142,7 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
     Checks the sections and their keys, every component's name and parameters (building each
     component once, so value errors surface too) and the compatibility of the combination.
     """
-    from gluonts_diffusion.model.components import ARCHITECTURE_SHAPE_ARGS, DEFAULT_COMPONENTS, compatibility_errors
+    from gluonts_diffusion.model.components import DEFAULT_COMPONENTS, compatibility_errors
 
     config = load_config(source)
     for section, value in config.items():
@@ -191,7 +191,7 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
                 params.pop(key, None)
         try:
             Registry.get_class(kind, name)
-            Registry.check_params(kind, name, params, reserved=ARCHITECTURE_SHAPE_ARGS if kind == "architecture" else ())
+            Registry.check_params(kind, name, params)
             if kind != "architecture":  # the architecture needs data shapes: checked when the model is built
                 built[kind] = Registry.get(kind, name, **params)
         except (RegistryError, ValueError) as err:

@@ -115,11 +115,10 @@ class ForecastExperiment(BaseExperiment):
 
     def describe(self, estimator) -> str:
         """The resolved components with their full parameters (defaults filled in)."""
-        from gluonts_diffusion.model.components import ARCHITECTURE_SHAPE_ARGS
-
         lines = []
         for kind, entry in estimator.components.items():
-            params = {k: v for k, v in Registry.parameters(kind, entry["name"]).items() if k not in ARCHITECTURE_SHAPE_ARGS}
+            filled = Registry.get_class(kind, entry["name"]).filled_by_model
+            params = {k: v for k, v in Registry.parameters(kind, entry["name"]).items() if k not in filled}
             params.update(entry["params"])
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             lines.append(f"  {kind:<13} {entry['name']}({shown})")

@@ -14,8 +14,6 @@ DEFAULT_COMPONENTS: Dict[str, str] = {
     "sampler": "ddim",
 }
 
-#: architecture constructor arguments the model fills in from the data shapes
-ARCHITECTURE_SHAPE_ARGS = ("length", "channels", "context_length", "context_dim", "future_dim", "prediction_length")
 
 
 def component_spec(
@@ -26,8 +24,7 @@ def component_spec(
     for kind in COMPONENT_KINDS:
         name = names.get(kind) or DEFAULT_COMPONENTS[kind]
         kwargs = dict(params.get(kind) or {})
-        reserved = ARCHITECTURE_SHAPE_ARGS if kind == "architecture" else ()
-        Registry.check_params(kind, name, kwargs, reserved=reserved)
+        Registry.check_params(kind, name, kwargs)
         spec[kind] = {"name": name, "params": kwargs}
     return spec
 
