@@ -9,15 +9,6 @@ from gluonts_diffusion import DiffusionEstimator, forecast_arrays, from_arrays, 
 TINY = {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is fastest, and avoids OpenMP spin-waits on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 def tiny_estimator(trainer_kwargs, **kwargs):
     defaults = dict(
         freq="D",

@@ -27,15 +27,6 @@ PREPROCESSINGS = Registry.list("preprocessing")
 NUM_SAMPLES = 4
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is fastest, and avoids OpenMP spin-waits on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 def params(table, name):
     """Tiny parameters for a known component; a component added later runs with its defaults."""
     accepted = Registry.parameters("architecture" if table is ARCH_PARAMS else "preprocessing", name)

@@ -3,30 +3,16 @@ mid-run, per-run records, resume without redoing finished runs, and the CLI."""
 import copy
 import csv
 import json
-from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments import leaderboard
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
+from tiny_configs import tiny_config
 
-TINY = {
-    "experiment": {"name": "tiny", "seed": 0},
-    "components": {
-        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
-        "sampler": {"type": "ddim", "params": {"num_steps": 3}},
-    },
-    "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
-    "training": {
-        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2, "accelerator": "cpu",
-        "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
-    },
-    "evaluation": {"num_samples": 8},
-    "logging": {"tensorboard": False},
-}
+TINY = tiny_config()
 
 
 @Registry.register("experiment", "test_fails_mid_run")
@@ -35,14 +21,6 @@ class FailsMidRun(ForecastExperiment):
 
     def train_step(self):
         raise RuntimeError("training diverged (on purpose)")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

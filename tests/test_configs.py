@@ -16,15 +16,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ALL = sorted(CONFIGS.rglob("*.yaml"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny forward passes: one intra-op thread avoids OpenMP spin-waiting on a busy 2-core machine (100x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def is_search_config(path: Path) -> bool:
     content = yaml.safe_load(path.read_text()) or {}
     return "parameters" in content and "study" in content

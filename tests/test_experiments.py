@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from gluonts.model.predictor import Predictor
 
@@ -17,20 +16,10 @@ from gluonts_diffusion.experiments import BaseExperiment, ExperimentResult
 from gluonts_diffusion.experiments.config import ConfigError, validate_config
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
 from gluonts_diffusion.experiments.runner import ExperimentRunner
+from tiny_configs import tiny_config
 
-TINY = {
-    "experiment": {"name": "tiny", "seed": 0},
-    "components": {
-        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
-        "sampler": {"type": "ddim", "params": {"num_steps": 3}},
-    },
-    "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
-    "training": {
-        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2, "accelerator": "cpu",
-        "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
-    },
-    "evaluation": {"num_samples": 8, "baselines": ["seasonal_naive"]},
-}
+TINY = tiny_config(evaluation={"num_samples": 8, "baselines": ["seasonal_naive"]})
+del TINY["logging"]  # these tests check the default logging
 
 
 def tiny(**sections):
@@ -38,14 +27,6 @@ def tiny(**sections):
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
     return config
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: avoid OpenMP spin-waiting on a busy machine
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_runner_trains_evaluates_and_logs_to_tensorboard(data_dir, tmp_path):

@@ -28,15 +28,6 @@ PRED, CTX = 4, 8
 SAMPLING_INPUTS = ("past_target", "past_observed_values", "past_time_feat", "future_time_feat")
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is fastest, and avoids OpenMP spin-waits on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 def make_model(architecture="transformer", arch_params=None, target_dim=1, seed=0, **kwargs):
     torch.manual_seed(seed)
     spec = component_spec(

@@ -4,27 +4,13 @@ import copy
 import csv
 
 import optuna
-import pytest
-import torch
 import yaml
 
 from gluonts_diffusion.experiments.config import validate_config
 from gluonts_diffusion.experiments.search import run_search, set_dotted, validate_search_config
+from tiny_configs import tiny_config
 
-BASE = {
-    "experiment": {"name": "tiny", "seed": 0},
-    "components": {
-        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
-        "sampler": {"type": "ddim", "params": {"num_steps": 3}},
-    },
-    "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
-    "training": {
-        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2, "accelerator": "cpu",
-        "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
-    },
-    "evaluation": {"num_samples": 8},
-    "logging": {"tensorboard": False},
-}
+BASE = tiny_config()
 
 #: 2 x 2 grid: num_heads 5 does not divide model_dim 16 (fails mid-run, building the network);
 #: num_steps 0 fails validate_config before any training
@@ -35,14 +21,6 @@ SEARCH = {
         "components.sampler.params.num_steps": {"grid": [3, 0]},
     },
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_search_records_failures_and_resumes(data_dir, tmp_path):
