@@ -133,3 +133,10 @@ def test_unknown_component_in_estimator_lists_known():
         DiffusionEstimator(freq="H", prediction_length=4, sampler="nosuch")
     with pytest.raises(KeyError, match="num_stepz"):
         DiffusionEstimator(freq="H", prediction_length=4, sampler_kwargs={"num_stepz": 3})
+
+
+def test_trains_when_every_series_is_shorter_than_a_full_window(trainer_kwargs):
+    data = synthetic(3, [10, 12, 11])  # shorter than min_past + prediction_length = 14
+    predictor = tiny_estimator(trainer_kwargs, freq="D", prediction_length=7, context_length=28).train(data)
+    forecasts = list(predictor.predict(data, num_samples=4))
+    assert all(f.samples.shape == (4, 7) and np.isfinite(f.samples).all() for f in forecasts)

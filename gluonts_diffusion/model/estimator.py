@@ -241,10 +241,15 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             ]
         )
 
-    def _create_instance_splitter(self, module: DiffusionLightningModule, mode: str) -> InstanceSplitter:
+    def _create_instance_splitter(
+        self, module: DiffusionLightningModule, mode: str, min_past: Optional[int] = None
+    ) -> InstanceSplitter:
+        min_past = self.min_past if min_past is None else min_past
         sampler = {
-            "training": self.train_sampler or ExpectedNumInstanceSampler(num_instances=1.0, min_future=self.prediction_length, min_past=self.min_past),
-            "validation": self.validation_sampler or ValidationSplitSampler(min_future=self.prediction_length, min_past=self.min_past),
+            "training": self.train_sampler
+            or ExpectedNumInstanceSampler(num_instances=1.0, min_future=self.prediction_length, min_past=min_past),
+            "validation": self.validation_sampler
+            or ValidationSplitSampler(min_future=self.prediction_length, min_past=min_past),
             "test": TestSplitSampler(),
         }[mode]
         return InstanceSplitter(
@@ -262,11 +267,13 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     def create_training_data_loader(
         self, data: Dataset, module: DiffusionLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
     ) -> Iterable:
-        if self.train_sampler is None and self.min_past:
+        min_past = self.min_past
+        if self.train_sampler is None and min_past:
             longest = max((np.shape(entry[FieldName.TARGET])[-1] for entry in data), default=0)
-            if longest < self.min_past + self.prediction_length:  # no series could give a window otherwise
-                self.min_past = 0
-        instances = self._create_instance_splitter(module, "training").apply(Cyclic(data).stream(), is_train=True)
+            if longest < min_past + self.prediction_length:  # no series could give a window otherwise
+                min_past = 0
+        splitter = self._create_instance_splitter(module, "training", min_past=min_past)
+        instances = splitter.apply(Cyclic(data).stream(), is_train=True)
         return as_stacked_batches(
             instances,
             batch_size=self.batch_size,
