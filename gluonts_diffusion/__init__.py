@@ -8,10 +8,18 @@ _DATA_NAMES = ("from_arrays", "from_history_future", "to_arrays", "forecast_arra
 
 
 def __getattr__(name):  # keep `import gluonts_diffusion` light: gluonts.torch loads on first use
-    if name in ("DiffusionEstimator",):
+    if name == "DiffusionEstimator":
         from .model.estimator import DiffusionEstimator
 
         return DiffusionEstimator
+    if name == "with_sampler":
+        from .model.resampling import with_sampler
+
+        return with_sampler
+    if name == "ExperimentRunner":
+        from .experiments.runner import ExperimentRunner
+
+        return ExperimentRunner
     if name in _DATA_NAMES:
         from . import data
 
@@ -19,4 +27,4 @@ def __getattr__(name):  # keep `import gluonts_diffusion` light: gluonts.torch l
     raise AttributeError(name)
 
 
-__all__ = ["DiffusionEstimator", "Registry", "__version__", *_DATA_NAMES]
+__all__ = ["DiffusionEstimator", "ExperimentRunner", "Registry", "with_sampler", "__version__", *_DATA_NAMES]
