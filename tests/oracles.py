@@ -36,3 +36,36 @@ def make_noise(name):
         return Registry.get("noise", name)
     except (ValueError, TypeError, KeyError) as err:
         pytest.skip(f"noise {name!r} cannot be built with its defaults: {err}")
+
+
+class GaussianProblem:
+    """Gaussian data ``x0 ~ N(mean, cov)`` over ``(LENGTH, CHANNELS)`` with full covariance, diffused with
+    ``noise``: every marginal ``x_t ~ N(alpha mean, alpha^2 cov + sigma^2 Sigma)`` and the exact
+    ``E[n | x_t]`` are known in closed form."""
+
+    def __init__(self, noise, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.noise = noise
+        self.mean = 0.7 * torch.randn(DIM, generator=g, dtype=DTYPE)
+        a = torch.randn(DIM, DIM, generator=g, dtype=DTYPE) / math.sqrt(DIM)
+        self.cov = 0.6 * a @ a.T + 0.05 * torch.eye(DIM, dtype=DTYPE)
+        self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))
+
+    def marginal(self, sde, t):
+        """Mean and covariance of ``x_t`` at the scalar time ``t``."""
+        tt = torch.tensor([float(t)], dtype=DTYPE)
+        a, s = float(sde.alpha(tt)), float(sde.sigma(tt))
+        return a * self.mean, a * a * self.cov + s * s * self.noise_cov
+
+    def eps(self, x, t, sde):
+        """``E[n | x_t = x]`` for per-row times ``t`` (batch,)."""
+        xf = x.reshape(x.shape[0], DIM)
+        if bool((t == t[0]).all()):  # one time for the batch: one solve
+            a, s = float(sde.alpha(t[:1])), float(sde.sigma(t[:1]))
+            k = a * a * self.cov + s * s * self.noise_cov
+            out = (xf - a * self.mean) @ (s * self.noise_cov @ torch.linalg.inv(k)).T
+        else:
+            a, s = sde.alpha(t).to(x)[:, None], sde.sigma(t).to(x)[:, None]
+            k = a[..., None] ** 2 * self.cov + s[..., None] ** 2 * self.noise_cov
+            out = s * torch.linalg.solve(k, (xf - a * self.mean).unsqueeze(-1)).squeeze(-1) @ self.noise_cov.T
+        return out.reshape(x.shape)

@@ -13,22 +13,14 @@ import torch
 from gluonts_diffusion.core.prediction import PARAMETERIZATIONS, Prediction, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
 BATCH = 2000
 
 
 
-class GaussianData:
+class GaussianData(GaussianProblem):
     """Gaussian data over ``(LENGTH, CHANNELS)`` with full covariance, and its exact denoiser."""
-
-    def __init__(self, noise, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        self.noise = noise
-        self.mean = 0.7 * torch.randn(DIM, generator=g, dtype=DTYPE)
-        a = torch.randn(DIM, DIM, generator=g, dtype=DTYPE) / math.sqrt(DIM)
-        self.cov = 0.6 * a @ a.T + 0.05 * torch.eye(DIM, dtype=DTYPE)
-        self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))
 
     def sample(self, n, seed=1):
         z = torch.randn(n, DIM, generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
@@ -38,14 +30,6 @@ class GaussianData:
         d = x0.reshape(-1, DIM) - self.mean
         quad = (d @ torch.linalg.inv(self.cov) * d).sum(1)
         return 0.5 * (quad + torch.logdet(2 * math.pi * self.cov)) / DIM
-
-    def eps(self, x, t, sde):
-        """``E[n | x_t = x]`` for per-row times ``t``."""
-        xf = x.reshape(x.shape[0], DIM)
-        a, s = sde.alpha(t).to(x)[:, None], sde.sigma(t).to(x)[:, None]
-        k = a[..., None] ** 2 * self.cov + s[..., None] ** 2 * self.noise_cov
-        out = s * torch.linalg.solve(k, (xf - a * self.mean).unsqueeze(-1)).squeeze(-1) @ self.noise_cov.T
-        return out.reshape(x.shape)
 
     def network(self, sde, parameterization, delta=0.0, direction="nonlinear"):
         """The optimal network for ``parameterization``, optionally moved by ``delta`` along a direction in eps."""

@@ -16,7 +16,7 @@ import torch
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.prediction import Prediction, from_eps
 from gluonts_diffusion.core.registry import Registry
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
 
 
@@ -32,33 +32,8 @@ class LinearPath(BaseSDE):
 
 
 # --------------------------------------------------------------------------- the oracle
-class GaussianOracle:
+class GaussianOracle(GaussianProblem):
     """Gaussian data over ``(LENGTH, CHANNELS)`` with full covariance; exact eps at every t."""
-
-    def __init__(self, noise, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        self.noise = noise
-        self.mean = 0.7 * torch.randn(DIM, generator=g, dtype=DTYPE)
-        a = torch.randn(DIM, DIM, generator=g, dtype=DTYPE) / math.sqrt(DIM)
-        self.cov = 0.6 * a @ a.T + 0.05 * torch.eye(DIM, dtype=DTYPE)
-        self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))
-
-    def marginal(self, sde, t):
-        tt = torch.tensor([float(t)], dtype=DTYPE)
-        a, s = float(sde.alpha(tt)), float(sde.sigma(tt))
-        return a * self.mean, a * a * self.cov + s * s * self.noise_cov
-
-    def eps(self, x, t, sde):
-        xf = x.reshape(x.shape[0], DIM)
-        if bool((t == t[0]).all()):
-            a, s = float(sde.alpha(t[:1])), float(sde.sigma(t[:1]))
-            k = a * a * self.cov + s * s * self.noise_cov
-            out = (xf - a * self.mean) @ (s * self.noise_cov @ torch.linalg.inv(k)).T
-        else:
-            a, s = sde.alpha(t).to(x)[:, None], sde.sigma(t).to(x)[:, None]
-            k = a[..., None] ** 2 * self.cov + s[..., None] ** 2 * self.noise_cov
-            out = s * torch.linalg.solve(k, (xf - a * self.mean).unsqueeze(-1)).squeeze(-1) @ self.noise_cov.T
-        return out.reshape(x.shape)
 
     def prediction(self, sde, parameterization="eps"):
         network = lambda x, t: from_eps(self.eps(x, t, sde), x, t, sde, parameterization)  # noqa: E731
