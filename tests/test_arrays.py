@@ -4,25 +4,14 @@ import pandas as pd
 import pytest
 import torch
 
-from gluonts_diffusion import DiffusionEstimator, forecast_arrays, from_arrays, from_history_future, to_arrays
+from gluonts_diffusion import forecast_arrays, from_arrays, from_history_future, to_arrays
+import tiny
 
-TINY = {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}
 
 
 def tiny_estimator(trainer_kwargs, **kwargs):
-    defaults = dict(
-        freq="D",
-        prediction_length=5,
-        context_length=10,
-        architecture_kwargs=TINY,
-        sampler_kwargs={"num_steps": 3},
-        num_parallel_samples=4,
-        batch_size=8,
-        num_batches_per_epoch=2,
-        trainer_kwargs=trainer_kwargs,
-    )
-    defaults.update(kwargs)
-    return DiffusionEstimator(**defaults)
+    defaults = dict(freq="D", prediction_length=5, context_length=10, num_parallel_samples=4, batch_size=8, num_batches_per_epoch=2)
+    return tiny.tiny_estimator(trainer_kwargs, **{**defaults, **kwargs})
 
 
 def sine(length, features, seed=0):

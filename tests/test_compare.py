@@ -10,7 +10,7 @@ import yaml
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments import leaderboard
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
-from tiny_configs import tiny_config
+from tiny import tiny_config
 
 TINY = tiny_config()
 

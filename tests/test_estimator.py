@@ -1,6 +1,5 @@
 """DiffusionEstimator end to end on real data, at GluonTS's tiny test sizes."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from gluonts.evaluation import Evaluator, backtest_metrics, make_evaluation_predictions
@@ -10,25 +9,8 @@ from gluonts.model.predictor import Predictor
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.data import load_dataset
 from gluonts_diffusion.model.resampling import with_sampler
-
-TINY = {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}
-
-
-def tiny_estimator(trainer_kwargs, freq="H", prediction_length=48, **kwargs):
-    defaults = dict(
-        freq=freq,
-        prediction_length=prediction_length,
-        context_length=2 * prediction_length,
-        architecture_kwargs=TINY,
-        sampler_kwargs={"num_steps": 3},
-        num_parallel_samples=8,
-        batch_size=16,
-        num_batches_per_epoch=3,
-        trainer_kwargs=trainer_kwargs,
-    )
-    defaults.update(kwargs)
-    return DiffusionEstimator(**defaults)
-
+from tiny import TINY_ARCHITECTURE as TINY
+from tiny import synthetic, tiny_estimator
 
 @pytest.fixture(scope="module")
 def m4_slice(data_dir):
@@ -84,17 +66,6 @@ def test_resampling_with_another_sampler_keeps_weights(trained, m4_slice):
         torch.testing.assert_close(a, b)
     forecasts, _ = predict(faster, m4_slice.test[:2], num_samples=8)
     assert forecasts[0].samples.shape == (8, 48) and np.isfinite(forecasts[0].samples).all()
-
-
-def synthetic(n, length, start="2021-01-01", freq="D", nan_fraction=0.0, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        t = np.arange(length[i] if isinstance(length, list) else length)
-        target = 10 + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, len(t))
-        target[rng.random(len(t)) < nan_fraction] = np.nan
-        out.append({"start": pd.Period(start, freq) + 5 * i, "target": target.astype(np.float32), "item_id": str(i)})
-    return out
 
 
 def test_nans_and_short_series_and_item_starts(trainer_kwargs):

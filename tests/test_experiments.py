@@ -16,7 +16,7 @@ from gluonts_diffusion.experiments import BaseExperiment, ExperimentResult
 from gluonts_diffusion.experiments.config import ConfigError, validate_config
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
 from gluonts_diffusion.experiments.runner import ExperimentRunner
-from tiny_configs import tiny_config
+from tiny import tiny_config
 
 TINY = tiny_config(evaluation={"num_samples": 8, "baselines": ["seasonal_naive"]})
 del TINY["logging"]  # these tests check the default logging

@@ -8,7 +8,7 @@ import yaml
 
 from gluonts_diffusion.experiments.config import validate_config
 from gluonts_diffusion.experiments.search import run_search, set_dotted, validate_search_config
-from tiny_configs import tiny_config
+from tiny import tiny_config
 
 BASE = tiny_config()
 
