@@ -1,14 +1,13 @@
 """``subvpsde``: the sub-VP SDE of Song et al. (2021), whose variance stays below the VP SDE's."""
-import math
-
 import torch
 
-from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.registry import Registry
+
+from ._linear_beta import LinearBetaSDE
 
 
 @Registry.register("sde", "subvpsde")
-class SubVPSDE(BaseSDE):
+class SubVPSDE(LinearBetaSDE):
     """``dx = -beta(t)/2 x dt + sqrt(beta(t) (1 - exp(-2 B(t)))) dW``, ``beta(t) = beta_min + t (beta_max - beta_min)``.
 
     With ``B(t) = int_0^t beta = t beta_min + t^2 (beta_max - beta_min)/2`` the marginal is
@@ -29,37 +28,13 @@ class SubVPSDE(BaseSDE):
     variance_preserving = False
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, eps: float = 1e-3) -> None:
-        super().__init__(eps=eps)
-        if not (math.isfinite(beta_min) and beta_min >= 0):
-            raise ValueError(f"beta_min must be a finite number >= 0, got {beta_min}")
-        if not (math.isfinite(beta_max) and beta_max > beta_min):
-            raise ValueError(f"beta_max must be finite and > beta_min={beta_min}, got {beta_max}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must be in (0, 1), got {eps}")
-        self.beta_min = float(beta_min)
-        self.beta_max = float(beta_max)
-
-    def beta(self, t: torch.Tensor) -> torch.Tensor:
-        return self.beta_min + t * (self.beta_max - self.beta_min)
-
-    def integrated_beta(self, t: torch.Tensor) -> torch.Tensor:
-        """``B(t) = int_0^t beta(s) ds``."""
-        return t * self.beta_min + 0.5 * t**2 * (self.beta_max - self.beta_min)
-
-    def alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-0.5 * self.integrated_beta(t))
+        super().__init__(beta_min=beta_min, beta_max=beta_max, eps=eps)
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         return -torch.expm1(-self.integrated_beta(t))
 
-    def d_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return -0.5 * self.beta(t) * self.alpha(t)
-
     def d_sigma(self, t: torch.Tensor) -> torch.Tensor:
         return self.beta(t) * torch.exp(-self.integrated_beta(t))
-
-    def drift_coef(self, t: torch.Tensor) -> torch.Tensor:
-        return -0.5 * self.beta(t)
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         return torch.sqrt(self.beta(t) * -torch.expm1(-2 * self.integrated_beta(t)))
@@ -75,6 +50,4 @@ class SubVPSDE(BaseSDE):
         # exp(lam) = u / (1 - u)^2 with u = exp(-B); with w = exp(-lam) the root in (0, 1) gives
         # B = log1p((w + sqrt(w^2 + 4 w)) / 2); then solve a t^2 + b t = B for t >= 0.
         w = torch.exp(-lam)
-        big_b = torch.log1p(0.5 * (w + torch.sqrt(w * (w + 4))))
-        a, b = 0.5 * (self.beta_max - self.beta_min), self.beta_min
-        return 2 * big_b / (b + torch.sqrt(b * b + 4 * a * big_b))
+        return self.time_of_integrated_beta(torch.log1p(0.5 * (w + torch.sqrt(w * (w + 4)))))
