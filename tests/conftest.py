@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import quiet_trainer
 
 # tiny test models run fastest on one thread (two threads spin-wait when the machine is busy)
 torch.set_num_threads(1)
@@ -25,11 +26,4 @@ def data_dir() -> Path:
 @pytest.fixture
 def trainer_kwargs(tmp_path):
     """Tiny, quiet Lightning settings writing under the test's own folder."""
-    return {
-        "max_epochs": 1,
-        "default_root_dir": str(tmp_path),
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "logger": False,
-        "accelerator": "cpu",
-    }
+    return quiet_trainer(tmp_path)

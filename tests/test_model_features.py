@@ -14,6 +14,7 @@ from gluonts_diffusion.core.prediction import to_eps
 from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.lightning_module import DiffusionLightningModule
 from gluonts_diffusion.model.module import DiffusionModel
+from tiny import quiet_trainer
 
 # tiny settings of every architecture
 TINY = {
@@ -62,18 +63,6 @@ def randomize_zero_params(module, std=0.3):
         for p in module.parameters():
             if bool((p == 0).all()):
                 p.normal_(std=std)
-
-
-def quiet_trainer(tmp_path, **extra):
-    return {
-        "max_epochs": 1,
-        "default_root_dir": str(tmp_path),
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "logger": False,
-        "accelerator": "cpu",
-        **extra,
-    }
 
 
 def synthetic(n=6, length=40, dim=1, seed=0):

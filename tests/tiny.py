@@ -10,6 +10,19 @@ from gluonts_diffusion import DiffusionEstimator
 TINY_ARCHITECTURE = {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}
 
 
+def quiet_trainer(root, **extra):
+    """Tiny, quiet Lightning settings writing under ``root``."""
+    return {
+        "max_epochs": 1,
+        "default_root_dir": str(root),
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "accelerator": "cpu",
+        **extra,
+    }
+
+
 def tiny_estimator(trainer_kwargs, freq="H", prediction_length=48, **kwargs):
     """A DiffusionEstimator of the tiny transformer: 3 sampler steps, 3 batches of 16 per epoch."""
     defaults = dict(
