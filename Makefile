@@ -6,7 +6,7 @@ DATA ?= $(abspath ../shared/datasets)
 # torch first, from a range whose newest release here is the CPU wheel: gluonts[torch] alone would pull a multi-GB CUDA build
 TORCH_SPEC ?= torch>=2.10,<2.14
 
-.PHONY: venv install install-dev demo test bench-samplers bench-architectures clean
+.PHONY: venv install install-dev lint demo test bench-samplers bench-architectures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ install-dev: venv
 demo: install
 	GLUONTS_DIFFUSION_DATA=$(DATA) $(BIN)/python -m gluonts_diffusion.run --config configs/quickstart.yaml
 
-test: install-dev
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	GLUONTS_DIFFUSION_DATA=$(DATA) $(BIN)/python -m pytest -q tests
 
 bench-samplers: install

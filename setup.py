@@ -27,7 +27,7 @@ setup(
     extras_require={
         "onnx": ["onnx", "onnxscript", "onnxruntime"],
         "wandb": ["wandb"],
-        "dev": ["pytest", "pytest-timeout"],
+        "dev": ["pytest", "pytest-timeout", "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={
         "console_scripts": [

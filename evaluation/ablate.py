@@ -5,6 +5,7 @@
 
 prints one line per sampler: CRPS (mean_wQuantileLoss), MASE, training and prediction seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,26 @@ def main(argv=None):
         freq=data.freq,
         prediction_length=data.prediction_length,
         predict_batch_size=128,
-        trainer_kwargs={"max_epochs": args.epochs, "enable_progress_bar": False, "logger": False,
-                        "default_root_dir": tempfile.mkdtemp()},
+        trainer_kwargs={
+            "max_epochs": args.epochs,
+            "enable_progress_bar": False,
+            "logger": False,
+            "default_root_dir": tempfile.mkdtemp(),
+        },
         **overrides,
     )
     start = time.perf_counter()
     predictor = estimator.train(data.train)
     train_seconds = time.perf_counter() - start
     for name, kwargs in (("dpm", {"num_steps": 10}), ("ddim", {"num_steps": 20})):
-        metrics, _, _, seconds = backtest(with_sampler(predictor, name, kwargs), data.test[: args.num_series], num_samples=args.num_samples)
-        print(f"{overrides} {args.epochs} epochs, {name} {kwargs}: CRPS {metrics['mean_wQuantileLoss']:.4f} "
-              f"MASE {metrics['MASE']:.3f} train {train_seconds:.0f} s predict {seconds:.1f} s", flush=True)
+        metrics, _, _, seconds = backtest(
+            with_sampler(predictor, name, kwargs), data.test[: args.num_series], num_samples=args.num_samples
+        )
+        print(
+            f"{overrides} {args.epochs} epochs, {name} {kwargs}: CRPS {metrics['mean_wQuantileLoss']:.4f} "
+            f"MASE {metrics['MASE']:.3f} train {train_seconds:.0f} s predict {seconds:.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ dimensions, as in TimeGrad / CSDI). Prints a Markdown table (rows appear as they
     python evaluation/bench_architectures.py --epochs 1 --num-batches-per-epoch 2 --num-series 4 \\
         --num-samples 8 --sampler-steps 5 --model-size tiny                                     # smoke run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,10 @@ TINY = {
     "rnn": {"hidden_size": 8, "num_layers": 1},
     "hybrid": {"d_model": 8, "num_heads": 2, "num_conv_layers": 1, "num_attention_layers": 1},
 }
-TINY["ensemble"] = {"models": ["transformer", "cnn", "rnn"], "model_params": {k: TINY[k] for k in ("transformer", "cnn", "rnn")}}
+TINY["ensemble"] = {
+    "models": ["transformer", "cnn", "rnn"],
+    "model_params": {k: TINY[k] for k in ("transformer", "cnn", "rnn")},
+}
 
 
 def experiments(args):
@@ -115,18 +119,34 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["m4_hourly", "exchange_rate_nips"])
     parser.add_argument("--architectures", nargs="+", default=list(DEFAULT_ARCHITECTURES))
-    parser.add_argument("--multivariate-dataset", default="exchange_rate_nips",
-                        help="grouped into one multivariate target for the CRPS-sum row ('' to skip)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["wavelet", "multivariate"],
-                        help="leave out the transformer+wavelet rows or the multivariate row")
+    parser.add_argument(
+        "--multivariate-dataset",
+        default="exchange_rate_nips",
+        help="grouped into one multivariate target for the CRPS-sum row ('' to skip)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["wavelet", "multivariate"],
+        help="leave out the transformer+wavelet rows or the multivariate row",
+    )
     parser.add_argument("--dataset-path")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--num-batches-per-epoch", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--num-series", type=int, default=100,
-                        help="univariate: train on the first N series and score their test windows")
-    parser.add_argument("--test-windows", type=int, default=1,
-                        help="univariate: test entries kept per series (m4_hourly has 1, exchange_rate_nips 5)")
+    parser.add_argument(
+        "--num-series",
+        type=int,
+        default=100,
+        help="univariate: train on the first N series and score their test windows",
+    )
+    parser.add_argument(
+        "--test-windows",
+        type=int,
+        default=1,
+        help="univariate: test entries kept per series (m4_hourly has 1, exchange_rate_nips 5)",
+    )
     parser.add_argument("--num-samples", type=int, default=100)
     parser.add_argument("--sampler-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--context-multiple", type=int, default=4, help="context_length = this x prediction_length")
@@ -160,13 +180,15 @@ def main(argv=None):
                 # test entries come window after window: keep the last `test_windows` windows of each series
                 per_series = len(loaded.test) // max(len(loaded.train), 1)
                 keep = min(args.test_windows, per_series)
-                loaded.test = loaded.test[(per_series - keep) * len(loaded.train):]
+                loaded.test = loaded.test[(per_series - keep) * len(loaded.train) :]
                 cache[key] = loaded
         return cache[key]
 
-    print(f"budget: {args.epochs} epochs x {args.num_batches_per_epoch} batches of {args.batch_size}, "
-          f"{args.num_series} series, {args.num_samples} samples, ddim-{args.sampler_steps}, "
-          f"model size {args.model_size}, torch threads {torch.get_num_threads()}")
+    print(
+        f"budget: {args.epochs} epochs x {args.num_batches_per_epoch} batches of {args.batch_size}, "
+        f"{args.num_series} series, {args.num_samples} samples, ddim-{args.sampler_steps}, "
+        f"model size {args.model_size}, torch threads {torch.get_num_threads()}"
+    )
     print("| dataset | dim | architecture | preprocessing | CRPS | CRPS-sum | train s | predict s | parameters |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
@@ -174,9 +196,12 @@ def main(argv=None):
         data = data_for(dataset, multivariate)
         row = run_one(args, data, architecture, preprocessing, multivariate)
         rows.append(row)
-        print(f"| {row['dataset']} | {row['target_dim']} | {architecture} | {preprocessing} | {fmt(row['crps'], '.4f')} | "
-              f"{fmt(row['crps_sum'], '.4f')} | {row['train_seconds']:.1f} | {row['predict_seconds']:.1f} | "
-              f"{row['parameters']:,} |", flush=True)
+        print(
+            f"| {row['dataset']} | {row['target_dim']} | {architecture} | {preprocessing} | {fmt(row['crps'], '.4f')} | "
+            f"{fmt(row['crps_sum'], '.4f')} | {row['train_seconds']:.1f} | {row['predict_seconds']:.1f} | "
+            f"{row['parameters']:,} |",
+            flush=True,
+        )
     if args.output:
         Path(args.output).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 

@@ -7,6 +7,7 @@ network evaluations per path and wall time, as a Markdown table.
     python evaluation/bench_samplers.py --dataset-path ../shared/datasets            # CPU budget
     python evaluation/bench_samplers.py --epochs 40 --num-series 414 --euler-steps 5 10 20 50 100 1000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,22 +62,34 @@ def main(argv=None):
         prediction_length=data.prediction_length,
         num_batches_per_epoch=args.num_batches_per_epoch,
         predict_batch_size=414,
-        trainer_kwargs={"max_epochs": args.epochs, "enable_progress_bar": False, "logger": False,
-                        "default_root_dir": "/tmp/bench_samplers", "accelerator": args.accelerator},
+        trainer_kwargs={
+            "max_epochs": args.epochs,
+            "enable_progress_bar": False,
+            "logger": False,
+            "default_root_dir": "/tmp/bench_samplers",
+            "accelerator": args.accelerator,
+        },
     )
     start = time.perf_counter()
     predictor = estimator.train(data.train)
     train_seconds = time.perf_counter() - start
-    print(f"trained on {data.name} in {train_seconds:.0f} s ({args.epochs} epochs x {args.num_batches_per_epoch} batches); "
-          f"scoring {len(test)} series x {args.num_samples} samples on {predictor.device}")
+    print(
+        f"trained on {data.name} in {train_seconds:.0f} s ({args.epochs} epochs x {args.num_batches_per_epoch} batches); "
+        f"scoring {len(test)} series x {args.num_samples} samples on {predictor.device}"
+    )
 
     rows = []
     print("| sampler | NFE | CRPS | MASE | seconds |\n|---|---|---|---|---|")
     for label, name, kwargs in sampler_grid(args):
         variant = with_sampler(predictor, name, kwargs)
         metrics, _, _, seconds = backtest(variant, test, num_samples=args.num_samples, seed=0)
-        row = {"sampler": label, "nfe": variant.prediction_net.model.sampler.nfe, "crps": metrics["mean_wQuantileLoss"],
-               "mase": metrics["MASE"], "seconds": seconds}
+        row = {
+            "sampler": label,
+            "nfe": variant.prediction_net.model.sampler.nfe,
+            "crps": metrics["mean_wQuantileLoss"],
+            "mase": metrics["MASE"],
+            "seconds": seconds,
+        }
         rows.append(row)
         print(f"| {label} | {row['nfe']} | {row['crps']:.4f} | {row['mase']:.3f} | {seconds:.1f} |", flush=True)
         if args.output:  # rewritten after every row, so an interrupted run keeps what it measured

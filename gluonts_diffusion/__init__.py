@@ -1,4 +1,5 @@
 """gluonts-diffusion: diffusion forecasters as pluggable GluonTS estimators."""
+
 from .core import Registry
 
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ Runs every config on every dataset with every seed, and the chosen GluonTS basel
 splits; writes ``leaderboard.md``/``.csv``/``.json``, ``crps.png`` and fan charts under ``--output``.
 Each finished run is saved at once under ``<output>/runs/``: ``--resume`` skips those already done.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,22 +18,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--configs", nargs="+", required=True, help="experiment YAML files")
     parser.add_argument("--datasets", nargs="+", help="run every config on these datasets (default: each config's own)")
     parser.add_argument(
-        "--baselines", nargs="*", default=["seasonal_naive"],
+        "--baselines",
+        nargs="*",
+        default=["seasonal_naive"],
         help="GluonTS baselines: seasonal_naive deepar simple_feedforward patch_tst (default: seasonal_naive; none: --baselines)",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default: 0)")
     parser.add_argument("--dataset-path", help="folder of datasets in GluonTS's on-disk layout")
-    parser.add_argument("--output", default="experiments/leaderboard", help="output folder (default experiments/leaderboard)")
+    parser.add_argument(
+        "--output", default="experiments/leaderboard", help="output folder (default experiments/leaderboard)"
+    )
     parser.add_argument("--resume", action="store_true", help="skip runs already finished in --output")
     parser.add_argument("--epochs", type=int, help="override training.num_epochs of every config (and the baselines)")
     parser.add_argument("--num-samples", type=int, help="override evaluation.num_samples")
-    parser.add_argument("--debug", action="store_true", help="fast smoke pass: 1 epoch of 2 batches, 8 series, 20 samples; verbose logs")
+    parser.add_argument(
+        "--debug", action="store_true", help="fast smoke pass: 1 epoch of 2 batches, 8 series, 20 samples; verbose logs"
+    )
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     from gluonts_diffusion.experiments.config import ConfigError
     from gluonts_diffusion.experiments.leaderboard import compare
 
@@ -56,7 +65,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for kind, path in board.paths.items():
         print(f"{kind}: {path}")
     if board.failed:
-        print(f"{len(board.failed)} run(s) failed; see the 'Failed runs' section and {args.output}/runs/", file=sys.stderr)
+        print(
+            f"{len(board.failed)} run(s) failed; see the 'Failed runs' section and {args.output}/runs/", file=sys.stderr
+        )
         return 1
     return 0
 

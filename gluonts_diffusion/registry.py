@@ -3,6 +3,7 @@
 Lists the registered components (preprocessing, architecture, noise, sde, objective, sampler) and
 experiment types, or prints one entry's signature, defaults, docstring and compatibility notes.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Trains the configured estimator, backtests it on the dataset's test split beside the GluonTS
 baselines, prints the metric table and writes ``experiments/runs/<name>/<timestamp>/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     if result.rank != 0:  # another process of a distributed run: rank 0 reports
         return 0
     print()
-    print(f"{result.name} on {result.dataset}: {result.num_series} series x {result.num_samples} samples, "
-          f"train {result.train_seconds:.1f} s, predict {result.predict_seconds:.1f} s, "
-          f"{result.nfe} network evaluations per path, {result.num_parameters} parameters")
+    print(
+        f"{result.name} on {result.dataset}: {result.num_series} series x {result.num_samples} samples, "
+        f"train {result.train_seconds:.1f} s, predict {result.predict_seconds:.1f} s, "
+        f"{result.nfe} network evaluations per path, {result.num_parameters} parameters"
+    )
     print(result.table())
     print(f"run folder: {result.run_dir}")
     if args.debug:
-        print(json.dumps({k: result.metrics[k] for k in sorted(result.metrics) if not k.startswith("Coverage")}, indent=1))
+        print(
+            json.dumps({k: result.metrics[k] for k in sorted(result.metrics) if not k.startswith("Coverage")}, indent=1)
+        )
     return 0
 
 

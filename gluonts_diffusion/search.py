@@ -5,6 +5,7 @@ the study lives in ``--storage`` (default: SQLite under the output folder), so r
 several workers can share it. Writes ``trials.csv``, ``best_config.yaml`` and ``best.json``.
 See :mod:`gluonts_diffusion.experiments.search` for the search config format.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset-path", help="folder of datasets in GluonTS's on-disk layout")
     parser.add_argument("--output", help="output folder (default: study.output_dir or experiments/search/<study>)")
     parser.add_argument("--validate-only", action="store_true", help="check both configs and exit")
-    parser.add_argument("--debug", action="store_true", help="tiny trials (1 epoch of 2 batches, 8 series, 20 samples), at most 3 unless --n-trials; verbose logs")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="tiny trials (1 epoch of 2 batches, 8 series, 20 samples), at most 3 unless --n-trials; verbose logs",
+    )
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     from gluonts_diffusion.experiments.config import ConfigError, validate_config
     from gluonts_diffusion.experiments.search import run_search, validate_search_config
 
@@ -40,12 +47,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"invalid config: {err}", file=sys.stderr)
         return 2
     if args.validate_only:
-        print(f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} sampler, "
-              f"{len(search['parameters'])} parameters, {search['study']['n_trials']} trials)")
+        print(
+            f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} sampler, "
+            f"{len(search['parameters'])} parameters, {search['study']['n_trials']} trials)"
+        )
         return 0
     result = run_search(
-        base, search, storage=args.storage, study_name=args.study_name, n_trials=args.n_trials,
-        dataset_path=args.dataset_path, output_dir=args.output, debug=args.debug,
+        base,
+        search,
+        storage=args.storage,
+        study_name=args.study_name,
+        n_trials=args.n_trials,
+        dataset_path=args.dataset_path,
+        output_dir=args.output,
+        debug=args.debug,
     )
     print(f"study {result.study_name} ({result.storage}): {result.n_complete} complete, {result.n_failed} failed")
     if result.best_value is not None:

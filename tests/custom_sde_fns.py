@@ -3,6 +3,7 @@
 They reproduce the VP SDE's linear ``beta`` (beta_min 0.1, beta_max 20) and the VE SDE's geometric
 scale, so the numerically integrated marginal can be compared with the closed forms.
 """
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """Shared pieces of the closed-form tests: small Gaussian problems and how to build every SDE and noise."""
+
 import math
 
 import pytest

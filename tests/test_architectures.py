@@ -1,4 +1,5 @@
 """Every registered architecture: shapes, finiteness, null condition, gradients; ensemble weights."""
+
 import pytest
 import torch
 
@@ -203,7 +204,9 @@ def test_bad_parameters(name, params, word):
 
 def test_ensemble_accepts_every_registered_architecture():
     members = [n for n in ARCHITECTURES if n != "ensemble"]
-    arch = build("ensemble", SHAPES["length_differs"], models=members, model_params={m: tiny_params(m) for m in members})
+    arch = build(
+        "ensemble", SHAPES["length_differs"], models=members, model_params={m: tiny_params(m) for m in members}
+    )
     context, future, x_t, t = inputs(SHAPES["length_differs"])
     assert arch(x_t, t, arch.encode(context, future)).shape == x_t.shape
     assert len(arch.members) == len(members)

@@ -1,23 +1,27 @@
 """Plain numpy/torch arrays and history/future items as GluonTS datasets (gluonts_diffusion.data)."""
+
 import numpy as np
 import pandas as pd
 import pytest
+import tiny
 import torch
 
 from gluonts_diffusion import forecast_arrays, from_arrays, from_history_future, to_arrays
-import tiny
-
 
 
 def tiny_estimator(trainer_kwargs, **kwargs):
-    defaults = dict(freq="D", prediction_length=5, context_length=10, num_parallel_samples=4, batch_size=8, num_batches_per_epoch=2)
+    defaults = dict(
+        freq="D", prediction_length=5, context_length=10, num_parallel_samples=4, batch_size=8, num_batches_per_epoch=2
+    )
     return tiny.tiny_estimator(trainer_kwargs, **{**defaults, **kwargs})
 
 
 def sine(length, features, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(length)[:, None]
-    return (5 + np.sin(2 * np.pi * t / 7 + np.arange(features)) + 0.1 * rng.normal(size=(length, features))).astype(np.float32)
+    return (5 + np.sin(2 * np.pi * t / 7 + np.arange(features)) + 0.1 * rng.normal(size=(length, features))).astype(
+        np.float32
+    )
 
 
 # --------------------------------------------------------------------------- from_arrays / to_arrays
@@ -102,7 +106,9 @@ def test_history_future_tuples_and_errors():
     with pytest.raises(ValueError, match="same length"):
         from_history_future([(np.zeros(20), np.ones(4)), (np.zeros(20), np.ones(3))])
     with pytest.raises(ValueError, match="disagree"):
-        from_history_future([{"history": np.zeros(5), "metadata": {"freq": "D"}}, {"history": np.zeros(5), "metadata": {"freq": "h"}}])
+        from_history_future(
+            [{"history": np.zeros(5), "metadata": {"freq": "D"}}, {"history": np.zeros(5), "metadata": {"freq": "h"}}]
+        )
     with pytest.raises(ValueError, match="history"):
         from_history_future([{"past": np.zeros(5)}])
 
@@ -131,5 +137,7 @@ def test_estimator_trains_and_predicts_from_history_future_items(trainer_kwargs)
     assert all(f.samples.shape == (4, 5, 2) and np.isfinite(f.samples).all() for f in forecasts)
     # the forecast covers the future of each item
     assert forecasts[0].start_date == data.test[0]["start"] + 40
-    metrics, _ = MultivariateEvaluator(quantiles=[0.5], target_agg_funcs={"sum": np.sum}, num_workers=0)(series, forecasts)
+    metrics, _ = MultivariateEvaluator(quantiles=[0.5], target_agg_funcs={"sum": np.sum}, num_workers=0)(
+        series, forecasts
+    )
     assert np.isfinite(metrics["m_sum_mean_wQuantileLoss"])

@@ -1,5 +1,6 @@
 """Every architecture x preprocessing combination trains through DiffusionEstimator and forecasts,
 univariate and multivariate, at tiny sizes (1 epoch x 1 batch, 2 sampler steps, 4 sample paths)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,12 +15,21 @@ ARCH_PARAMS = {
     "rnn": {"hidden_size": 8, "num_layers": 1},
     "hybrid": {"d_model": 8, "num_heads": 2, "num_conv_layers": 1, "num_attention_layers": 1},
 }
-ARCH_PARAMS["ensemble"] = {"models": ["cnn", "rnn"], "model_params": {"cnn": ARCH_PARAMS["cnn"], "rnn": ARCH_PARAMS["rnn"]}}
+ARCH_PARAMS["ensemble"] = {
+    "models": ["cnn", "rnn"],
+    "model_params": {"cnn": ARCH_PARAMS["cnn"], "rnn": ARCH_PARAMS["rnn"]},
+}
 PRE_PARAMS = {
     "raw": {},
     "wavelet": {"wavelet": "haar", "level": 2},
     "fourier": {},
-    "technical": {"ma_windows": [3], "rsi_window": 5, "bollinger_window": 5, "volatility_window": 5, "macd_spans": [3, 6, 3]},
+    "technical": {
+        "ma_windows": [3],
+        "rsi_window": 5,
+        "bollinger_window": 5,
+        "volatility_window": 5,
+        "macd_spans": [3, 6, 3],
+    },
     "multi_scale": {"scales": [1, 3]},
 }
 ARCHITECTURES = Registry.list("architecture")
@@ -99,7 +109,12 @@ def test_multivariate(tmp_path, architecture, preprocessing):
 def test_wavelet_with_an_odd_prediction_length(tmp_path, architecture):
     # db2 at level 2 extends the 7-step window to 8 steps and diffuses 8 coefficients
     forecasts = train_and_forecast(
-        tmp_path, architecture, "wavelet", synthetic(3, 1), prediction_length=7, target_dim=1,
+        tmp_path,
+        architecture,
+        "wavelet",
+        synthetic(3, 1),
+        prediction_length=7,
+        target_dim=1,
         preprocessing_kwargs={"wavelet": "db2", "level": 2},
     )
     assert forecasts[0].samples.shape == (NUM_SAMPLES, 7)
@@ -118,5 +133,8 @@ def test_real_multivariate_exchange_rate_grouped(tmp_path, data_dir):
 
     data = load_dataset("exchange_rate_nips", data_dir, multivariate=True)
     assert data.target_dim == 8
-    train = [{**entry, "target": entry["target"][:, -200:], "start": entry["start"] + (entry["target"].shape[1] - 200)} for entry in data.train]
+    train = [
+        {**entry, "target": entry["target"][:, -200:], "start": entry["start"] + (entry["target"].shape[1] - 200)}
+        for entry in data.train
+    ]
     train_and_forecast(tmp_path, "cnn", "raw", train, data.prediction_length, data.target_dim, freq=data.freq)

@@ -1,16 +1,17 @@
 """Leaderboard comparison at a tiny budget: baselines beside configs on one split, a config failing
 mid-run, per-run records, resume without redoing finished runs, and the CLI."""
+
 import copy
 import csv
 import json
 
 import pytest
 import yaml
+from tiny import tiny_config
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments import leaderboard
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
-from tiny import tiny_config
 
 TINY = tiny_config()
 
@@ -51,14 +52,22 @@ def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, mo
     monkeypatch.setattr(leaderboard, "_run_config", counting_config)
     monkeypatch.setattr(leaderboard, "_run_baseline", counting_baseline)
 
-    board = leaderboard.compare(configs, baselines=["seasonal_naive", "simple_feedforward"], seeds=[0, 1],
-                                dataset_path=data_dir, output_dir=out, progress=False)
+    board = leaderboard.compare(
+        configs,
+        baselines=["seasonal_naive", "simple_feedforward"],
+        seeds=[0, 1],
+        dataset_path=data_dir,
+        output_dir=out,
+        progress=False,
+    )
     assert counts == {"config": 4, "baseline": 4}
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
     assert len(runs) == 8 and "tiny__m4_hourly__seed1.json" in runs
     # the failing config is recorded with its error; everything else is kept
     broken = json.loads((out / "runs" / "broken__m4_hourly__seed0.json").read_text())
-    assert broken["status"] == "failed" and "training diverged" in broken["error"] and "Traceback" in broken["traceback"]
+    assert (
+        broken["status"] == "failed" and "training diverged" in broken["error"] and "Traceback" in broken["traceback"]
+    )
     assert broken["config"]["data"]["max_series"] == 4  # identical split
     assert {r["run_id"] for r in board.failed} == {"broken__m4_hourly__seed0", "broken__m4_hourly__seed1"}
 
@@ -91,8 +100,23 @@ def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, mo
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     from gluonts_diffusion.compare import main
 
-    code = main(["--configs", *map(str, configs), "--baselines", "seasonal_naive", "simple_feedforward", "--seeds", "0", "1",
-                 "--dataset-path", str(data_dir), "--output", str(out), "--resume"])
+    code = main(
+        [
+            "--configs",
+            *map(str, configs),
+            "--baselines",
+            "seasonal_naive",
+            "simple_feedforward",
+            "--seeds",
+            "0",
+            "1",
+            "--dataset-path",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--resume",
+        ]
+    )
     assert code == 1  # some runs failed
     assert counts == {"config": 6, "baseline": 4}
     for name, mtime in mtimes.items():
@@ -102,7 +126,9 @@ def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, mo
 
 
 def test_plan_shares_the_split_and_rejects_unknown_baselines(configs):
-    specs, splits = leaderboard.plan_runs(configs, baselines=["seasonal_naive"], seeds=[0, 1], datasets=["m4_hourly", "m4_weekly"])
+    specs, splits = leaderboard.plan_runs(
+        configs, baselines=["seasonal_naive"], seeds=[0, 1], datasets=["m4_hourly", "m4_weekly"]
+    )
     assert len(specs) == 2 * 2 * 3
     weekly = [s for s in specs if s.dataset == "m4_weekly"]
     assert all("predict_len" not in s.config["data"] for s in weekly)  # the dataset's own horizon

@@ -1,4 +1,5 @@
 """validate_config names the bad key, the unknown component (with the known ones) or the wrong parameter."""
+
 import copy
 
 import pytest
@@ -40,8 +41,16 @@ def test_valid_config_passes():
         ("training.batchsize", 3, r"unknown key training.batchsize; known keys: .*batch_size"),
         ("training.learning_rate", "fast", r"training.learning_rate must be a float"),
         ("training.num_epochs", 0, r"training.num_epochs must be >= 1"),
-        ("components.sampler.type", "dpm_solver", r"components.sampler: unknown sampler 'dpm_solver'; known sampler components: .*ddim.*euler"),
-        ("components.sde.params", {"beta_maximum": 3}, r"components.sde: sde 'vpsde' has no parameter 'beta_maximum'; accepted: .*beta_max"),
+        (
+            "components.sampler.type",
+            "dpm_solver",
+            r"components.sampler: unknown sampler 'dpm_solver'; known sampler components: .*ddim.*euler",
+        ),
+        (
+            "components.sde.params",
+            {"beta_maximum": 3},
+            r"components.sde: sde 'vpsde' has no parameter 'beta_maximum'; accepted: .*beta_max",
+        ),
         ("components.sde.params", {"beta_min": 30.0}, r"components.sde: sde 'vpsde': .*beta_min"),
         ("components.architecture.params", {"model_dimm": 8}, r"components.architecture: .*'model_dimm'"),
         ("components.noise", {"type": "standard", "parms": {}}, r"components.noise: unknown key 'parms'"),
@@ -88,14 +97,18 @@ def test_run_cli_debug_writes_run_folder(tmp_path, data_dir, capsys):
     config = with_change("evaluation", {"num_samples": 8, "num_series": 4})
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    code = run_main(["--config", str(path), "--dataset-path", str(data_dir), "--debug", "--output-dir", str(tmp_path / "runs")])
+    code = run_main(
+        ["--config", str(path), "--dataset-path", str(data_dir), "--debug", "--output-dir", str(tmp_path / "runs")]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "components:" in out and "sampler       ddim(" in out and "seasonal_naive" in out
     (run_dir,) = (tmp_path / "runs" / "t").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metrics"]["mean_wQuantileLoss"] > 0 and "seasonal_naive" in metrics["baselines"]
-    assert (run_dir / "forecasts.png").stat().st_size > 0 and (run_dir / "predictor" / "prediction-net-state.pt").exists()
+    assert (run_dir / "forecasts.png").stat().st_size > 0 and (
+        run_dir / "predictor" / "prediction-net-state.pt"
+    ).exists()
 
 
 def test_performance_options_reach_the_estimator():

@@ -3,6 +3,7 @@
 Search configs (``configs/search/*`` with ``study``/``parameters``) are checked by the search module's
 own validator against ``configs/search/base.yaml``.
 """
+
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,15 @@ SEARCHES = [p for p in ALL if is_search_config(p)]
 
 def test_the_expected_configs_exist():
     names = {str(p.relative_to(CONFIGS)) for p in ALL}
-    for required in ("experiment.yaml", "quickstart.yaml", "patterns/multi_scale.yaml", "patterns/ensemble.yaml",
-                     "patterns/guidance.yaml", "search/base.yaml", "search/search.yaml"):
+    for required in (
+        "experiment.yaml",
+        "quickstart.yaml",
+        "patterns/multi_scale.yaml",
+        "patterns/ensemble.yaml",
+        "patterns/guidance.yaml",
+        "search/base.yaml",
+        "search/search.yaml",
+    ):
         assert required in names
     families = {p.stem for p in (CONFIGS / "components").glob("*.yaml")}
     assert families == {"preprocessing", "architectures", "noise", "sde", "objectives", "samplers"}
@@ -68,16 +76,26 @@ def test_the_reference_experiment_matches_the_original_example():
     assert c["architecture"] == {"type": "transformer", "params": {"model_dim": 256, "num_heads": 8, "num_layers": 6}}
     assert c["preprocessing"] == {"type": "wavelet", "params": {"wavelet": "db4", "level": 3}}
     assert c["noise"]["type"] == "standard" and "params" not in c["noise"]
-    assert (c["sde"]["type"], c["objective"]["type"], c["objective"]["params"]["loss_weight"]) == ("vpsde", "score_matching", "uniform")
+    assert (c["sde"]["type"], c["objective"]["type"], c["objective"]["params"]["loss_weight"]) == (
+        "vpsde",
+        "score_matching",
+        "uniform",
+    )
     assert c["sampler"] == {"type": "euler", "params": {"num_steps": 1000}}
     assert config["data"] == {"dataset": "bitcoin_daily", "history_len": 252, "predict_len": 21}
-    assert (config["training"]["batch_size"], float(config["training"]["learning_rate"]), config["training"]["num_epochs"]) == (32, 1e-4, 100)
+    assert (
+        config["training"]["batch_size"],
+        float(config["training"]["learning_rate"]),
+        config["training"]["num_epochs"],
+    ) == (32, 1e-4, 100)
 
 
 def test_validators_name_the_bad_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("experiment: {type: nosuch}\ndata: {dataset: m4_hourly}\n")
-    with pytest.raises(ConfigError, match="experiment.type: unknown experiment 'nosuch'; known experiment components: .*forecast"):
+    with pytest.raises(
+        ConfigError, match="experiment.type: unknown experiment 'nosuch'; known experiment components: .*forecast"
+    ):
         validate_config(bad)
     base = CONFIGS / "search" / "base.yaml"
     with pytest.raises(SearchConfigError, match="model_dimm"):
@@ -87,6 +105,10 @@ def test_validators_name_the_bad_key(tmp_path):
     with pytest.raises(SearchConfigError, match="low < high"):
         validate_search_config({"parameters": {"training.learning_rate": {"loguniform": [1.0, 0.1]}}}, base)
     with pytest.raises(SearchConfigError, match="grid needs every parameter"):
-        validate_search_config({"study": {"sampler": "grid"}, "parameters": {"training.learning_rate": {"uniform": [0.1, 1.0]}}}, base)
+        validate_search_config(
+            {"study": {"sampler": "grid"}, "parameters": {"training.learning_rate": {"uniform": [0.1, 1.0]}}}, base
+        )
     with pytest.raises(SearchConfigError, match="study.metric"):
-        validate_search_config({"study": {"metric": "accuracy"}, "parameters": {"training.learning_rate": {"uniform": [0.1, 1.0]}}}, base)
+        validate_search_config(
+            {"study": {"metric": "accuracy"}, "parameters": {"training.learning_rate": {"uniform": [0.1, 1.0]}}}, base
+        )

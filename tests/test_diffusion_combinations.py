@@ -1,17 +1,20 @@
 """Every valid noise x SDE x objective x sampler combination trains one step and forecasts, at model level."""
+
 import itertools
 
 import pytest
 import torch
+from oracles import SDE_PARAMS
 
 from gluonts_diffusion.core import Registry, RegistryError
 from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.module import DiffusionModel
-from oracles import SDE_PARAMS
 
 PREDICTION_LENGTH, CONTEXT_LENGTH, BATCH, SAMPLES = 6, 12, 4, 3
 COMBINATIONS = list(
-    itertools.product(Registry.list("noise"), Registry.list("sde"), Registry.list("objective"), Registry.list("sampler"))
+    itertools.product(
+        Registry.list("noise"), Registry.list("sde"), Registry.list("objective"), Registry.list("sampler")
+    )
 )
 
 

@@ -1,6 +1,7 @@
 """Distributed training: two-process CPU DDP (gloo) through the run CLI, then the saved predictor
 deserializes and predicts. Lightning's DDP launcher re-runs the command line for rank 1, so the run
 goes through a subprocess (``python -m gluonts_diffusion.run``), not inside pytest."""
+
 import os
 import subprocess
 import sys
@@ -19,13 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DDP_CONFIG = {
     "experiment": {"name": "ddp", "seed": 0},
     "components": {
-        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
+        "architecture": {
+            "type": "transformer",
+            "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0},
+        },
         "sampler": {"type": "ddim", "params": {"num_steps": 3}},
     },
     "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
     "training": {
-        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2,
-        "accelerator": "cpu", "devices": 2, "num_nodes": 1,
+        "batch_size": 8,
+        "num_epochs": 1,
+        "num_batches_per_epoch": 2,
+        "accelerator": "cpu",
+        "devices": 2,
+        "num_nodes": 1,
         "strategy": {"type": "ddp", "process_group_backend": "gloo"},
         "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
     },
@@ -51,17 +59,41 @@ def test_training_section_goes_to_lightning():
         validate_config({**DDP_CONFIG, "training": {"strategy": {"type": "horovod"}}})
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with the gloo backend is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with the gloo backend is not available",
+)
 def test_two_process_cpu_ddp_training(data_dir, tmp_path):
     config = tmp_path / "ddp.yaml"
     config.write_text(yaml.safe_dump(DDP_CONFIG))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "GLUONTS_DIFFUSION_RUN_DIR"):
+    for name in (
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "NODE_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "GLUONTS_DIFFUSION_RUN_DIR",
+    ):
         env.pop(name, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "gluonts_diffusion.run", "--config", str(config), "--dataset-path", str(data_dir), "--output-dir", str(tmp_path / "runs")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            "-m",
+            "gluonts_diffusion.run",
+            "--config",
+            str(config),
+            "--dataset-path",
+            str(data_dir),
+            "--output-dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]

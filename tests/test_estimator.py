@@ -1,16 +1,18 @@
 """DiffusionEstimator end to end on real data, at GluonTS's tiny test sizes."""
+
 import numpy as np
 import pytest
 import torch
 from gluonts.evaluation import Evaluator, backtest_metrics, make_evaluation_predictions
 from gluonts.model.forecast import SampleForecast
 from gluonts.model.predictor import Predictor
+from tiny import TINY_ARCHITECTURE as TINY
+from tiny import synthetic, tiny_estimator
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.data import load_dataset
 from gluonts_diffusion.model.resampling import with_sampler
-from tiny import TINY_ARCHITECTURE as TINY
-from tiny import synthetic, tiny_estimator
+
 
 @pytest.fixture(scope="module")
 def m4_slice(data_dir):
@@ -94,8 +96,12 @@ def test_training_loss_masks_missing_future_values():
         future_time_feat=torch.zeros(3, 4, 1),
         future_observed_values=torch.tensor([[1.0, 1, 0, 0]] * 3),
     )
-    a = model.loss(future_target=torch.tensor([[1.0, 2, 0, 0]] * 3), generator=torch.Generator().manual_seed(0), **kwargs)
-    b = model.loss(future_target=torch.tensor([[1.0, 2, 1e6, -1e6]] * 3), generator=torch.Generator().manual_seed(0), **kwargs)
+    a = model.loss(
+        future_target=torch.tensor([[1.0, 2, 0, 0]] * 3), generator=torch.Generator().manual_seed(0), **kwargs
+    )
+    b = model.loss(
+        future_target=torch.tensor([[1.0, 2, 1e6, -1e6]] * 3), generator=torch.Generator().manual_seed(0), **kwargs
+    )
     torch.testing.assert_close(a, b)
 
 

@@ -1,5 +1,6 @@
 """ExperimentRunner / BaseExperiment / the experiment registry, logging (TensorBoard, W&B offline) and the
 registry CLI, at tiny budgets (1 epoch of 2 batches, model_dim 16, 3 sampler steps, 4 series)."""
+
 import copy
 import importlib.util
 import json
@@ -10,13 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 from gluonts.model.predictor import Predictor
+from tiny import tiny_config
 
 from gluonts_diffusion.core.registry import Registry, RegistryError
 from gluonts_diffusion.experiments import BaseExperiment, ExperimentResult
 from gluonts_diffusion.experiments.config import ConfigError, validate_config
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
 from gluonts_diffusion.experiments.runner import ExperimentRunner
-from tiny import tiny_config
 
 TINY = tiny_config(evaluation={"num_samples": 8, "baselines": ["seasonal_naive"]})
 del TINY["logging"]  # these tests check the default logging
@@ -56,7 +57,13 @@ def test_runner_trains_evaluates_and_logs_to_tensorboard(data_dir, tmp_path):
         tags |= set(EventAccumulator(str(events)).Reload().Tags()["scalars"])
     assert {"train_loss", "test/mean_wQuantileLoss"} <= tags
     predictor = Predictor.deserialize(Path(result.predictor_path))
-    forecast = next(iter(predictor.predict([{"start": pd.Period("2020-01-01 00:00", "h"), "target": np.arange(300.0) % 24}], num_samples=4)))
+    forecast = next(
+        iter(
+            predictor.predict(
+                [{"start": pd.Period("2020-01-01 00:00", "h"), "target": np.arange(300.0) % 24}], num_samples=4
+            )
+        )
+    )
     assert forecast.samples.shape == (4, 48)
 
 
@@ -75,7 +82,9 @@ class RecordingExperiment(BaseExperiment):
 
     def evaluate(self):
         calls.append(("evaluate",))
-        return ExperimentResult(name=self.name, dataset="none", metrics={"mean_wQuantileLoss": 1.0}, experiment_type=self.registry_name)
+        return ExperimentResult(
+            name=self.name, dataset="none", metrics={"mean_wQuantileLoss": 1.0}, experiment_type=self.registry_name
+        )
 
 
 def test_experiment_type_selects_a_registered_experiment(tmp_path):
@@ -109,8 +118,11 @@ def test_wandb_offline_logging(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    config = tiny(wandb={"enabled": True, "mode": "offline", "project": "gluonts-diffusion-tests"},
-                  logging={"tensorboard": False}, evaluation={"baselines": []})
+    config = tiny(
+        wandb={"enabled": True, "mode": "offline", "project": "gluonts-diffusion-tests"},
+        logging={"tensorboard": False},
+        evaluation={"baselines": []},
+    )
     result = ExperimentRunner(config, dataset_path=data_dir, output_dir=tmp_path).run()
     runs = list((Path(result.run_dir) / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))

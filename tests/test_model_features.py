@@ -1,5 +1,6 @@
 """Model-level features: classifier-free guidance, ensemble weights from the members' losses,
 torch.compile, mixed precision, gradient checkpointing and padded (variable-length) histories."""
+
 import copy
 import os
 
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny import quiet_trainer
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.components.architectures import _layers
@@ -14,7 +16,6 @@ from gluonts_diffusion.core.prediction import to_eps
 from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.lightning_module import DiffusionLightningModule
 from gluonts_diffusion.model.module import DiffusionModel
-from tiny import quiet_trainer
 
 # tiny settings of every architecture
 TINY = {
@@ -108,12 +109,18 @@ def test_guidance_scale_zero_is_unconditional_and_one_is_conditional():
     parameterization = model.objective.prediction
 
     model.guidance_scale = 0.0
-    torch.testing.assert_close(model.prediction(cond, uncond).eps(x, t), to_eps(out_u, x, t, model.sde, parameterization), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.prediction(cond, uncond).eps(x, t), to_eps(out_u, x, t, model.sde, parameterization), rtol=0, atol=0
+    )
     model.guidance_scale = 1.0
-    torch.testing.assert_close(model.prediction(cond, uncond).eps(x, t), to_eps(out_c, x, t, model.sde, parameterization), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.prediction(cond, uncond).eps(x, t), to_eps(out_c, x, t, model.sde, parameterization), rtol=0, atol=0
+    )
     model.guidance_scale = 2.5
     guided = out_u + 2.5 * (out_c - out_u)
-    torch.testing.assert_close(model.prediction(cond, uncond).eps(x, t), to_eps(guided, x, t, model.sde, parameterization))
+    torch.testing.assert_close(
+        model.prediction(cond, uncond).eps(x, t), to_eps(guided, x, t, model.sde, parameterization)
+    )
 
 
 @pytest.mark.parametrize("architecture", ["transformer", "ensemble"])
@@ -159,7 +166,10 @@ def test_condition_dropout_trains_the_null_condition():
 
 # --------------------------------------------------------------------------- ensemble weights
 def ensemble_model(**kwargs):
-    params = {"models": ["transformer", "cnn"], "model_params": {"transformer": TINY["transformer"], "cnn": TINY["cnn"]}}
+    params = {
+        "models": ["transformer", "cnn"],
+        "model_params": {"transformer": TINY["transformer"], "cnn": TINY["cnn"]},
+    }
     return make_model("ensemble", {**params, **kwargs})
 
 
@@ -180,7 +190,12 @@ def test_member_losses_share_one_draw_and_favour_the_better_member():
     cond = model.architecture.encode(context, future)
     for i, member in enumerate(model.architecture.members):
         alone = model.objective.loss(
-            lambda x, t: member(x, t, cond["members"][i]), x0, mask, model.sde, noise, generator=torch.Generator().manual_seed(1)
+            lambda x, t, member=member, i=i: member(x, t, cond["members"][i]),
+            x0,
+            mask,
+            model.sde,
+            noise,
+            generator=torch.Generator().manual_seed(1),
         )
         torch.testing.assert_close(losses[i], alone)
     mean = losses.mean(1)
@@ -268,7 +283,9 @@ def test_compile_with_the_default_backend_matches_eager():
     compiled.load_state_dict(plain.state_dict())
     inputs = batch_inputs(plain)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    torch.testing.assert_close(compiled.loss(**inputs, generator=g()), plain.loss(**inputs, generator=g()), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        compiled.loss(**inputs, generator=g()), plain.loss(**inputs, generator=g()), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_estimator_trains_with_compile(tmp_path):
@@ -339,7 +356,9 @@ def test_gradient_checkpointing_same_loss_and_gradients(architecture, monkeypatc
 
 
 def test_checkpoint_blocks_of_each_architecture():
-    names = {a: {type(b).__name__ for b in _layers.checkpoint_blocks(make_model(a).architecture)} for a in ARCHITECTURES}
+    names = {
+        a: {type(b).__name__ for b in _layers.checkpoint_blocks(make_model(a).architecture)} for a in ARCHITECTURES
+    }
     assert names["transformer"] == {"DenoiserBlock", "TransformerEncoderLayer"}
     assert names["cnn"] == {"_ResidualBlock"}
     assert names["hybrid"] == {"_ConvBlock", "TransformerDecoderLayer"}

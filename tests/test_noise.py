@@ -1,4 +1,5 @@
 """Noise components: declared covariance vs samples, whitening, log densities, parameters, data-dependent noise."""
+
 import math
 import pickle
 

@@ -5,18 +5,18 @@ time, iid over channels), ``E[n | x_t] = sigma S K_t^{-1} (x_t - alpha m)`` with
 ``K_t = alpha^2 C + sigma^2 S``. Whatever it parameterizes, an objective's expected loss must be
 stationary at (and minimised by) this denoiser converted by ``core.prediction.from_eps``.
 """
+
 import math
 
 import pytest
 import torch
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
 from gluonts_diffusion.core.prediction import PARAMETERIZATIONS, Prediction, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
 BATCH = 2000
-
 
 
 class GaussianData(GaussianProblem):
@@ -140,7 +140,9 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
     mask[0] = 0  # a fully unobserved row
     good = data.network(sde, objective.prediction)
     bad = lambda x, t: good(x, t) + 5.0 * (1 - mask)  # noqa: E731 - wrong only where unobserved
-    torch.testing.assert_close(losses(objective, bad, x0, mask, sde, noise), losses(objective, good, x0, mask, sde, noise))
+    torch.testing.assert_close(
+        losses(objective, bad, x0, mask, sde, noise), losses(objective, good, x0, mask, sde, noise)
+    )
     assert float(losses(objective, good, x0, mask, sde, noise)[0]) == 0.0
 
 
@@ -296,7 +298,9 @@ def test_nll_bound_rejects_bad_num_t():
     sde, noise = make_sde("vpsde"), make_noise("standard")
     data = GaussianData(noise)
     with pytest.raises(ValueError, match="num_t"):
-        Registry.get("objective", "variational_bound").nll_bound(data.network(sde, "eps"), data.sample(4), None, sde, noise, num_t=0)
+        Registry.get("objective", "variational_bound").nll_bound(
+            data.network(sde, "eps"), data.sample(4), None, sde, noise, num_t=0
+        )
 
 
 @pytest.mark.parametrize("name,params", OBJECTIVE_CASES)

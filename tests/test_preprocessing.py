@@ -1,4 +1,5 @@
 """Every registered preprocessor: exact round trip, shapes, masks, causal context features."""
+
 import pytest
 import torch
 
@@ -128,7 +129,9 @@ def test_fourier_is_orthonormal():
 
 
 def test_technical_indicator_values():
-    pre = make("technical", indicators=["return", "ma", "rsi", "volatility"], ma_windows=[3], rsi_window=3, volatility_window=3)
+    pre = make(
+        "technical", indicators=["return", "ma", "rsi", "volatility"], ma_windows=[3], rsi_window=3, volatility_window=3
+    )
     x = torch.tensor([1.0, 2.0, 3.0, 2.0, 4.0]).view(1, -1, 1)
     feats = pre.context_features(x, torch.ones_like(x))
     assert pre.num_context_features(1) == 4

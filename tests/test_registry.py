@@ -1,4 +1,5 @@
 """The registry contract: registration rules, lookups and the error messages users see."""
+
 import pytest
 
 from gluonts_diffusion.core import COMPONENT_KINDS, BaseSampler, BaseSDE, Registry, RegistryError

@@ -5,6 +5,7 @@ bit on the machine that recorded it. Here the comparison allows float32 rounding
 different CPU's kernels pass while any change of the math, of the initialisation order or of the random
 stream (all move forecasts by far more than 1e-4) fails.
 """
+
 import numpy as np
 import pytest
 from regression.cases import CASES, REFERENCE, forecast_case

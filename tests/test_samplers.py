@@ -8,17 +8,16 @@ their discretization error is measured. A deterministic sampler is affine in its
 problem, so its output law is computed exactly by pushing ``D + 1`` points; stochastic ones are
 checked by Monte Carlo. The error measure is the Gaussian KL(output || target).
 """
+
 import math
 
 import pytest
 import torch
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.prediction import Prediction, from_eps
 from gluonts_diffusion.core.registry import Registry
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
-
-
 
 
 class LinearPath(BaseSDE):
@@ -257,7 +256,9 @@ def test_nfe_and_reproducibility(name, params):
     outs = []
     for _ in range(2):
         prediction = oracle.prediction(sde)
-        out = sampler(prediction, (5, LENGTH, CHANNELS), sde, noise, generator=torch.Generator().manual_seed(4), dtype=DTYPE)
+        out = sampler(
+            prediction, (5, LENGTH, CHANNELS), sde, noise, generator=torch.Generator().manual_seed(4), dtype=DTYPE
+        )
         assert prediction.calls == sampler.nfe
         assert out.shape == (5, LENGTH, CHANNELS) and torch.isfinite(out).all()
         outs.append(out)
@@ -331,7 +332,14 @@ def test_sampling_from_the_prior_recovers_the_data():
     sde = make_sde("vpsde")
     oracle = GaussianOracle(make_noise("standard"))
     sampler = Registry.get("sampler", "dpm", num_steps=30, order=3)
-    out = sampler(oracle.prediction(sde), (4000, LENGTH, CHANNELS), sde, oracle.noise, torch.Generator().manual_seed(0), dtype=DTYPE)
+    out = sampler(
+        oracle.prediction(sde),
+        (4000, LENGTH, CHANNELS),
+        sde,
+        oracle.noise,
+        torch.Generator().manual_seed(0),
+        dtype=DTYPE,
+    )
     out = out.reshape(-1, DIM)
     mean0, cov0 = oracle.marginal(sde, sde.eps)
     assert gaussian_kl(out.mean(0), torch.cov(out.T), mean0, cov0) < STOCHASTIC_TOL

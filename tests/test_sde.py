@@ -1,4 +1,5 @@
 """Forward SDEs: closed forms, Monte-Carlo agreement with the SDE, coefficient consistency, log-SNR, prior."""
+
 import math
 import pickle
 

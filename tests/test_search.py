@@ -1,14 +1,15 @@
 """Optuna search at a tiny budget: trials over dotted config paths, failing trials recorded (not fatal),
 resuming from the SQLite storage, trial table and best config written."""
+
 import copy
 import csv
 
 import optuna
 import yaml
+from tiny import tiny_config
 
 from gluonts_diffusion.experiments.config import validate_config
 from gluonts_diffusion.experiments.search import run_search, set_dotted, validate_search_config
-from tiny import tiny_config
 
 BASE = tiny_config()
 
@@ -39,12 +40,26 @@ def test_search_records_failures_and_resumes(data_dir, tmp_path):
     # resume through the CLI: the same storage, the rest of the grid (budget = grid size = 4)
     from gluonts_diffusion.search import main
 
-    code = main(["--base-config", str(base), "--search-config", str(search), "--dataset-path", str(data_dir), "--output", str(out)])
+    code = main(
+        [
+            "--base-config",
+            str(base),
+            "--search-config",
+            str(search),
+            "--dataset-path",
+            str(data_dir),
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     study = optuna.load_study(study_name="tiny_grid", storage=storage)
     trials = study.get_trials()
     assert len(trials) == 4
-    states = {(t.params["components.architecture.params.num_heads"], t.params["components.sampler.params.num_steps"]): t for t in trials}
+    states = {
+        (t.params["components.architecture.params.num_heads"], t.params["components.sampler.params.num_steps"]): t
+        for t in trials
+    }
     assert set(states) == {(2, 3), (2, 0), (5, 3), (5, 0)}
     assert states[(2, 3)].state == optuna.trial.TrialState.COMPLETE and states[(2, 3)].value > 0
     for key in ((2, 0), (5, 3), (5, 0)):
@@ -83,7 +98,10 @@ def test_samplers_and_ranges(tmp_path):
     for _ in range(5):
         trial = study.ask()
         values = {path: suggest(trial, path, spec) for path, spec in checked["parameters"].items()}
-        assert 1e-4 <= values["training.learning_rate"] <= 1e-2 and 1 <= values["components.architecture.params.num_layers"] <= 3
+        assert (
+            1e-4 <= values["training.learning_rate"] <= 1e-2
+            and 1 <= values["components.architecture.params.num_layers"] <= 3
+        )
         assert values["components.preprocessing"] in ({"type": "raw"}, {"type": "fourier"})
         study.tell(trial, 0.0)
     assert set_dotted({}, "a.b.c", 1) == {"a": {"b": {"c": 1}}}

@@ -1,4 +1,5 @@
 """The smallest estimators and experiment configs that still train, predict and write everything."""
+
 import copy
 
 import numpy as np
@@ -55,12 +56,18 @@ def synthetic(n, length, start="2021-01-01", freq="D", nan_fraction=0.0, seed=0)
 TINY_CONFIG = {
     "experiment": {"name": "tiny", "seed": 0},
     "components": {
-        "architecture": {"type": "transformer", "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0}},
+        "architecture": {
+            "type": "transformer",
+            "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0},
+        },
         "sampler": {"type": "ddim", "params": {"num_steps": 3}},
     },
     "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
     "training": {
-        "batch_size": 8, "num_epochs": 1, "num_batches_per_epoch": 2, "accelerator": "cpu",
+        "batch_size": 8,
+        "num_epochs": 1,
+        "num_batches_per_epoch": 2,
+        "accelerator": "cpu",
         "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
     },
     "evaluation": {"num_samples": 8},

@@ -1,2 +1,3 @@
 """Built-in components; each subpackage imports its own files."""
+
 from . import architectures, noise, objectives, preprocessing, samplers, sde  # noqa: F401

@@ -1,4 +1,5 @@
 """Import every module of a components subpackage, so adding a component is one new file."""
+
 import importlib
 import pkgutil
 

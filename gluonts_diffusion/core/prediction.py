@@ -4,6 +4,7 @@ With ``x_t = alpha x0 + sigma eps`` (eps drawn from the noise, covariance Sigma)
 ``v = dx_t/dt = alpha' x0 + sigma' eps`` every parameterization determines the others
 (Kingma et al. 2021; Lipman et al. 2023 for the velocity). "score" is ``Sigma grad log p = -eps / sigma``.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Literal

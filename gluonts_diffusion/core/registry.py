@@ -3,6 +3,7 @@
 ``@Registry.register("sde", "vpsde")`` adds a class; ``Registry.get(kind, name, **params)``
 builds one, naming any unknown kind, name or parameter together with the known ones.
 """
+
 from __future__ import annotations
 
 import inspect as _inspect
@@ -38,9 +39,7 @@ class Registry:
     @classmethod
     def _check_kind(cls, kind: str) -> None:
         if kind not in cls._bases:
-            raise RegistryError(
-                f"unknown component kind {kind!r}; known kinds: {', '.join(sorted(cls._bases))}"
-            )
+            raise RegistryError(f"unknown component kind {kind!r}; known kinds: {', '.join(sorted(cls._bases))}")
 
     @classmethod
     def register(cls, kind: str, name: str) -> Callable[[type], type]:
@@ -104,9 +103,7 @@ class Registry:
         component = cls.get_class(kind, name)
         if reserved is None:
             reserved = getattr(component, "filled_by_model", ())
-        takes_any = any(
-            p.kind == p.VAR_KEYWORD for p in _inspect.signature(component.__init__).parameters.values()
-        )
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in _inspect.signature(component.__init__).parameters.values())
         unknown = [k for k in params if k not in accepted or k in reserved]
         if unknown and not takes_any:
             allowed = ", ".join(k for k in accepted if k not in reserved) or "(none)"

@@ -1,4 +1,5 @@
 """Shape helpers shared by every component. Diffused tensors are ``(batch, length, channels)``."""
+
 import torch
 
 

@@ -18,6 +18,7 @@ Missing values are NaN, as in GluonTS (the estimator masks them). ``num_features
 univariate series (``target_dim=1``); otherwise one multivariate series per array (``target_dim=F``),
 unless ``multivariate=False`` asks for every feature as its own univariate series.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -138,7 +139,9 @@ def from_arrays(
         if len(s) == 0:
             raise ValueError(f"series {i!r} is empty")
         period = _period(st, freq)
-        entries.extend(_split_features(s, period, i) if not multi and dim > 1 else [_entry_with_dim(s, period, i, multi)])
+        entries.extend(
+            _split_features(s, period, i) if not multi and dim > 1 else [_entry_with_dim(s, period, i, multi)]
+        )
     return _process(entries, freq, multi)
 
 
@@ -201,7 +204,9 @@ def _unpack(item: Any, index: int):
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
         meta = dict(item[2]) if len(item) == 3 and item[2] is not None else {}
         return item[0], item[1], meta
-    raise ValueError(f"item {index}: expected a dict with 'history', 'future', 'metadata' or a tuple (history, future[, metadata])")
+    raise ValueError(
+        f"item {index}: expected a dict with 'history', 'future', 'metadata' or a tuple (history, future[, metadata])"
+    )
 
 
 def _scalar(value: Any) -> Any:

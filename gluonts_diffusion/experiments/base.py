@@ -14,6 +14,7 @@ An experiment type is chosen by the config key ``experiment.type`` (default ``fo
 ``BaseExperiment.run()`` calls the three in order. The built-in ``forecast`` experiment
 (:mod:`gluonts_diffusion.experiments.forecast`) is what ``python -m gluonts_diffusion.run`` does.
 """
+
 from __future__ import annotations
 
 import copy
@@ -89,7 +90,9 @@ class ExperimentResult:
         head = "| model | " + " | ".join(TABLE_METRICS) + " |"
         lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 1)]
         for model, metrics in rows.items():
-            lines.append(f"| {model} | " + " | ".join(f"{metrics.get(m, float('nan')):.4f}" for m in TABLE_METRICS) + " |")
+            lines.append(
+                f"| {model} | " + " | ".join(f"{metrics.get(m, float('nan')):.4f}" for m in TABLE_METRICS) + " |"
+            )
         return "\n".join(lines)
 
 
@@ -106,7 +109,9 @@ def apply_overrides(
         training["num_epochs"] = DEBUG_OVERRIDES["num_epochs"]
         training["num_batches_per_epoch"] = DEBUG_OVERRIDES["num_batches_per_epoch"]
         evaluation["num_samples"] = DEBUG_OVERRIDES["num_samples"]
-        evaluation["num_series"] = min(int(evaluation.get("num_series") or DEBUG_OVERRIDES["num_series"]), DEBUG_OVERRIDES["num_series"])
+        evaluation["num_series"] = min(
+            int(evaluation.get("num_series") or DEBUG_OVERRIDES["num_series"]), DEBUG_OVERRIDES["num_series"]
+        )
     if epochs is not None:
         training["num_epochs"] = int(epochs)
     if seed is not None:
@@ -127,7 +132,11 @@ def in_process(config: Dict[str, Any], where: str) -> Dict[str, Any]:
     training = config["training"]
     strategy = training.get("strategy")
     name = strategy.get("type", "ddp") if isinstance(strategy, Mapping) else strategy
-    if isinstance(name, str) and name.startswith("ddp") and not name.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook")):
+    if (
+        isinstance(name, str)
+        and name.startswith("ddp")
+        and not name.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook"))
+    ):
         if training.get("devices", 1) not in (1, "1") or int(training.get("num_nodes") or 1) > 1:
             raise ValueError(
                 f"{where}: training.strategy {name!r} with several processes re-launches the command for each process; "
@@ -181,7 +190,7 @@ class BaseExperiment:
         self.run_dir: Optional[Path] = None
 
     @classmethod
-    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> "BaseExperiment":
+    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> BaseExperiment:
         return cls(source, **kwargs)
 
     # ------------------------------------------------------------------ helpers

@@ -1,4 +1,5 @@
 """GluonTS baselines trained and scored on the same split as the diffusion models."""
+
 from __future__ import annotations
 
 import importlib
@@ -36,7 +37,9 @@ def train_baseline(
         from gluonts.model.seasonal_naive import SeasonalNaivePredictor
         from gluonts.time_feature import get_seasonality
 
-        return SeasonalNaivePredictor(prediction_length=data.prediction_length, season_length=get_seasonality(data.freq))
+        return SeasonalNaivePredictor(
+            prediction_length=data.prediction_length, season_length=get_seasonality(data.freq)
+        )
     path, takes_freq, extra = TRAINED_BASELINES[name]
     module, cls = path.split(":")
     estimator_cls = getattr(importlib.import_module(module), cls)

@@ -16,6 +16,7 @@ evaluation: {num_samples: 100, num_series: null, baselines: [seasonal_naive]}
 ``validate_config`` runs before any training and names the bad key, the unknown component (with
 the known ones) or the wrong parameter.
 """
+
 from __future__ import annotations
 
 import copy
@@ -169,7 +170,9 @@ def validate_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, An
     if strategy is not None and not isinstance(strategy, (str, Mapping)):
         raise ConfigError(f"training.strategy must be a name or a mapping with 'type', got {strategy!r}")
     if isinstance(strategy, Mapping) and strategy.get("type", "ddp") not in (*_DDP_NAMES, "fsdp"):
-        raise ConfigError(f"training.strategy.type must be one of {', '.join(_DDP_NAMES)}, fsdp, got {strategy.get('type')!r}")
+        raise ConfigError(
+            f"training.strategy.type must be one of {', '.join(_DDP_NAMES)}, fsdp, got {strategy.get('type')!r}"
+        )
     _number(config.get("evaluation") or {}, "num_samples", "evaluation", int, 1)
     experiment = config.get("experiment") or {}
     _number(experiment, "seed", "experiment", int, 0)
@@ -234,7 +237,9 @@ def lightning_strategy(strategy: Any) -> Any:
     return strategy
 
 
-def estimator_kwargs(config: Mapping[str, Any], freq: str, prediction_length: int, target_dim: int = 1) -> Dict[str, Any]:
+def estimator_kwargs(
+    config: Mapping[str, Any], freq: str, prediction_length: int, target_dim: int = 1
+) -> Dict[str, Any]:
     """Map a validated config onto :class:`DiffusionEstimator` arguments."""
     kwargs: Dict[str, Any] = {"freq": freq, "prediction_length": prediction_length, "target_dim": target_dim}
     for kind in COMPONENT_KINDS:

@@ -1,4 +1,5 @@
 """Loading GluonTS datasets by name, offline from a folder or through GluonTS's normal download."""
+
 from __future__ import annotations
 
 import os
@@ -78,7 +79,6 @@ def load_dataset(
         test = list(MultivariateGrouper(max_target_dim=dim, num_test_dates=num_test_dates)(test))
         return ForecastData(name, train, test, freq, pred_len, target_dim=dim)
     return ForecastData(name, train, test, freq, pred_len)
-
 
 
 def dataset_metadata(name: str, path: Optional[Path] = None, multivariate: bool = False) -> dict:

@@ -1,4 +1,5 @@
 """Backtesting a predictor on a test split with GluonTS's own evaluators."""
+
 from __future__ import annotations
 
 import time
@@ -29,15 +30,23 @@ def backtest(
     the forecasts, the true series and the wall time of prediction. ``progress`` shows a tqdm bar over
     the series (``None``: only on a terminal).
     """
-    from tqdm.auto import tqdm
-
     from gluonts.evaluation import Evaluator, MultivariateEvaluator, make_evaluation_predictions
+    from tqdm.auto import tqdm
 
     torch.manual_seed(seed)
     np.random.seed(seed)
     start = time.perf_counter()
     forecast_it, ts_it = make_evaluation_predictions(test, predictor, num_samples=num_samples)
-    forecasts = list(tqdm(forecast_it, total=len(test), desc=desc, unit="series", disable=None if progress is None else not progress, leave=False))
+    forecasts = list(
+        tqdm(
+            forecast_it,
+            total=len(test),
+            desc=desc,
+            unit="series",
+            disable=None if progress is None else not progress,
+            leave=False,
+        )
+    )
     series = list(ts_it)
     seconds = time.perf_counter() - start
     if target_dim > 1:

@@ -4,6 +4,7 @@ Writes ``<output_dir>/<name>/<timestamp>/``: ``config.yaml``, ``predictor/``, ``
 ``forecasts.png`` and ``tensorboard/`` (and ``wandb/`` when ``wandb.enabled``).
 In a distributed run (``training.strategy: ddp``) every process trains; only rank 0 saves and evaluates.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,14 +78,18 @@ class ForecastExperiment(BaseExperiment):
         if (self.config.get("logging") or {}).get("tensorboard", True):
             from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False))
+            loggers.append(
+                TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
+            )
         wandb_cfg = self.config.get("wandb") or {}
         if wandb_cfg.get("enabled"):
             try:
-                from lightning.pytorch.loggers import WandbLogger
                 import wandb  # noqa: F401
+                from lightning.pytorch.loggers import WandbLogger
             except ImportError as err:  # pragma: no cover - depends on the environment
-                raise ImportError("wandb.enabled needs the wandb package: pip install 'gluonts-diffusion[wandb]'") from err
+                raise ImportError(
+                    "wandb.enabled needs the wandb package: pip install 'gluonts-diffusion[wandb]'"
+                ) from err
             options = {"entity": wandb_cfg["entity"]} if wandb_cfg.get("entity") else {}
             if wandb_cfg.get("mode"):  # else $WANDB_MODE decides (wandb's default: online)
                 options["mode"] = wandb_cfg["mode"]
@@ -187,7 +192,11 @@ class ForecastExperiment(BaseExperiment):
             metrics["sample_CRPS"] = sample_crps(forecasts, series)
         self.forecasts, self.series = forecasts, series
         plot_path = plot_forecasts(
-            forecasts, series, self.run_dir / "forecasts.png", num_series=int(evaluation.get("plot_series", 4)), title=self.name
+            forecasts,
+            series,
+            self.run_dir / "forecasts.png",
+            num_series=int(evaluation.get("plot_series", 4)),
+            title=self.name,
         )
         result.metrics = metrics
         result.predict_seconds = predict_seconds
@@ -213,7 +222,9 @@ class ForecastExperiment(BaseExperiment):
                     context_length=self.estimator.context_length,
                     num_batches_per_epoch=self.estimator.num_batches_per_epoch,
                 )
-                base_metrics, base_forecasts, base_series, _ = backtest(baseline, self.data.test, num_samples=num_samples, seed=self.seed)
+                base_metrics, base_forecasts, base_series, _ = backtest(
+                    baseline, self.data.test, num_samples=num_samples, seed=self.seed
+                )
                 base_metrics.update(interval_coverage(base_forecasts, base_series))
                 base_metrics["sample_CRPS"] = sample_crps(base_forecasts, base_series, num_samples=num_samples)
                 result.baselines[name] = base_metrics
@@ -238,7 +249,11 @@ class ForecastExperiment(BaseExperiment):
         """Final test metrics into every logger (TensorBoard scalars ``test/...``, W&B summary)."""
         import math
 
-        scalars = {f"test/{k}": v for k, v in result.metrics.items() if isinstance(v, float) and math.isfinite(v) and not k.startswith(("QuantileLoss", "Coverage"))}
+        scalars = {
+            f"test/{k}": v
+            for k, v in result.metrics.items()
+            if isinstance(v, float) and math.isfinite(v) and not k.startswith(("QuantileLoss", "Coverage"))
+        }
         scalars["test/train_seconds"] = result.train_seconds
         scalars["test/sample_seconds_per_series"] = result.sample_seconds_per_series
         for lg in self.loggers:

@@ -14,6 +14,7 @@ the *reference*); the baselines also take its training budget (epochs, batches, 
 ``resume=True`` skips every run whose file says ``ok`` for the same effective config; failed runs
 are retried. A run that raises is written with ``status: failed`` and its error; the others go on.
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,7 +84,9 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        return _hash({"kind": self.kind, "source": self.source if self.kind == "baseline" else "", "config": self.config})
+        return _hash(
+            {"kind": self.kind, "source": self.source if self.kind == "baseline" else "", "config": self.config}
+        )
 
 
 @dataclass
@@ -147,13 +150,13 @@ def plan_runs(
             cells.append((name, label, cfg, dataset))
 
     splits: Dict[str, Dict[str, Any]] = {}
-    for name, label, cfg, dataset in cells:
+    for name, _label, cfg, dataset in cells:
         if dataset not in splits:
             splits[dataset] = {"reference": name, "config": cfg}
     specs: List[RunSpec] = []
     for dataset, split in splits.items():
         ref = split["config"]
-        for name, label, cfg, ds in cells:
+        for name, _label, cfg, ds in cells:
             if ds != dataset:
                 continue
             for key in SPLIT_DATA_KEYS:
@@ -173,7 +176,7 @@ def plan_runs(
                 cfg = copy.deepcopy(baseline_config)
                 cfg["experiment"]["seed"] = int(seed)
                 specs.append(RunSpec(baseline, "baseline", baseline, dataset, int(seed), cfg))
-            for name, label, cfg, ds in cells:
+            for name, _label, cfg, ds in cells:
                 if ds == dataset:
                     specs.append(RunSpec(name, "config", label, dataset, int(seed), apply_overrides(cfg, seed=seed)))
     summary = {
@@ -194,7 +197,15 @@ def _share(cfg: Dict[str, Any], ref: Mapping[str, Any], section: str, key: str, 
     own = cfg[section]
     if own.get(key) != ref_value:
         if own.get(key) is not None:
-            logger.warning("%s on %s: %s.%s=%r replaced by the shared split's %r", name, dataset, section, key, own.get(key), ref_value)
+            logger.warning(
+                "%s on %s: %s.%s=%r replaced by the shared split's %r",
+                name,
+                dataset,
+                section,
+                key,
+                own.get(key),
+                ref_value,
+            )
         if ref_value is None:
             own.pop(key, None)
         else:
@@ -253,7 +264,13 @@ def _run_config(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, pl
     experiment = cls(spec.config, dataset_path=dataset_path, run_dir=artifacts)
     result = experiment.run()
     record = {
-        "metrics": _clean({**result.metrics, "train_seconds": result.train_seconds, "sample_seconds_per_series": result.sample_seconds_per_series}),
+        "metrics": _clean(
+            {
+                **result.metrics,
+                "train_seconds": result.train_seconds,
+                "sample_seconds_per_series": result.sample_seconds_per_series,
+            }
+        ),
         "train_seconds": result.train_seconds,
         "predict_seconds": result.predict_seconds,
         "sample_seconds_per_series": result.sample_seconds_per_series,
@@ -265,11 +282,15 @@ def _run_config(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, pl
         "predictor_path": result.predictor_path,
     }
     if plots is not None and getattr(experiment, "forecasts", None):
-        record["plot_path"] = str(plot_forecasts(experiment.forecasts, experiment.series, plots, title=f"{spec.model} ({spec.dataset})"))
+        record["plot_path"] = str(
+            plot_forecasts(experiment.forecasts, experiment.series, plots, title=f"{spec.model} ({spec.dataset})")
+        )
     return record
 
 
-def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, plots: Optional[Path], data_cache: Dict) -> Dict[str, Any]:
+def _run_baseline(
+    spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, plots: Optional[Path], data_cache: Dict
+) -> Dict[str, Any]:
     import torch
     from lightning.pytorch import seed_everything
 
@@ -282,7 +303,9 @@ def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, 
     key = json.dumps([spec.dataset, spec.config["data"], spec.config.get("evaluation")], sort_keys=True, default=str)
     if key not in data_cache:
         data_cache.clear()
-        data_cache[key] = load_experiment_data(spec.config, resolve_data_path(dataset_path, spec.config["data"].get("path")))
+        data_cache[key] = load_experiment_data(
+            spec.config, resolve_data_path(dataset_path, spec.config["data"].get("path"))
+        )
     data = data_cache[key]
     training = spec.config.get("training") or {}
     evaluation = spec.config.get("evaluation") or {}
@@ -309,7 +332,9 @@ def _run_baseline(spec: RunSpec, dataset_path: Optional[Path], artifacts: Path, 
     start = time.perf_counter()
     predictor = train_baseline(spec.source, data, trainer_kwargs=trainer_kwargs, **options)
     train_seconds = time.perf_counter() - start
-    metrics, forecasts, series, predict_seconds = backtest(predictor, data.test, num_samples=num_samples, seed=spec.seed, desc=spec.model)
+    metrics, forecasts, series, predict_seconds = backtest(
+        predictor, data.test, num_samples=num_samples, seed=spec.seed, desc=spec.model
+    )
     metrics.update(interval_coverage(forecasts, series))
     metrics["sample_CRPS"] = sample_crps(forecasts, series, num_samples=num_samples)
     net = getattr(predictor, "prediction_net", None)
@@ -373,7 +398,9 @@ def execute(
             "started": datetime.now().isoformat(timespec="seconds"),
         }
         artifacts = output_dir / "artifacts" / spec.run_id
-        plots = output_dir / "plots" / f"{_slug(spec.model)}__{_slug(spec.dataset)}.png" if spec.seed == plot_seed else None
+        plots = (
+            output_dir / "plots" / f"{_slug(spec.model)}__{_slug(spec.dataset)}.png" if spec.seed == plot_seed else None
+        )
         try:
             if spec.kind == "baseline":
                 record.update(_run_baseline(spec, dataset_path, artifacts, plots, data_cache))
@@ -446,10 +473,17 @@ def _fmt(value: Optional[float], std: Optional[float] = None, n: int = 1) -> str
     return text
 
 
-def to_markdown(rows: Sequence[Mapping[str, Any]], splits: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> str:
-    lines = ["# Leaderboard", "", "Mean ± std over seeds; ranked by CRPS (mean weighted quantile loss) within each dataset. "
-             "`cov 50%`/`cov 90%`: share of the truth inside the central 50%/90% interval (calibrated: 0.5/0.9). "
-             "`nfe`: network evaluations per forecast (for a batch of sample paths).", ""]
+def to_markdown(
+    rows: Sequence[Mapping[str, Any]], splits: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> str:
+    lines = [
+        "# Leaderboard",
+        "",
+        "Mean ± std over seeds; ranked by CRPS (mean weighted quantile loss) within each dataset. "
+        "`cov 50%`/`cov 90%`: share of the truth inside the central 50%/90% interval (calibrated: 0.5/0.9). "
+        "`nfe`: network evaluations per forecast (for a batch of sample paths).",
+        "",
+    ]
     headers = ["rank", "model", "seeds"] + [h for _, h in METRIC_COLUMNS] + ["nfe", "parameters"]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         split = splits.get(dataset, {})
@@ -457,21 +491,29 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], splits: Mapping[str, Mapping[
         evaluation = split.get("evaluation", {})
         lines += [f"## {dataset}", ""]
         if split:
-            lines += [f"Split shared by every row: predict_len={data.get('predict_len', 'dataset default')}, "
-                      f"max_series={data.get('max_series')}, num_series={evaluation.get('num_series')}, "
-                      f"num_samples={evaluation.get('num_samples')} (reference config: {split.get('reference')}).", ""]
+            lines += [
+                f"Split shared by every row: predict_len={data.get('predict_len', 'dataset default')}, "
+                f"max_series={data.get('max_series')}, num_series={evaluation.get('num_series')}, "
+                f"num_samples={evaluation.get('num_samples')} (reference config: {split.get('reference')}).",
+                "",
+            ]
         lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for row in (r for r in rows if r["dataset"] == dataset):
             cells = [str(row["rank"] or "-"), row["model"], f"{row['ok']}/{row['runs']}"]
             cells += [_fmt(row[key], row[f"{key}_std"], row["ok"]) for key, _ in METRIC_COLUMNS]
-            cells += ["n/a" if row["nfe"] is None else str(row["nfe"]), "n/a" if row["num_parameters"] is None else f"{row['num_parameters']:,}"]
+            cells += [
+                "n/a" if row["nfe"] is None else str(row["nfe"]),
+                "n/a" if row["num_parameters"] is None else f"{row['num_parameters']:,}",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:
         lines += ["## Failed runs", "", "| run | error |", "|---|---|"]
         for r in failed:
-            lines.append(f"| {r['run_id']} | {str(r.get('error', '')).replace('|', '/').splitlines()[0] if r.get('error') else ''} |")
+            lines.append(
+                f"| {r['run_id']} | {str(r.get('error', '')).replace('|', '/').splitlines()[0] if r.get('error') else ''} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -498,12 +540,22 @@ def plot_crps(rows: Sequence[Mapping[str, Any]], path: Path) -> Optional[Path]:
     datasets = list(dict.fromkeys(r["dataset"] for r in rows if r[RANK_METRIC] is not None))
     if not datasets:
         return None
-    heights = [max(1.5, 0.35 * sum(1 for r in rows if r["dataset"] == d and r[RANK_METRIC] is not None) + 0.8) for d in datasets]
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(8, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
+    heights = [
+        max(1.5, 0.35 * sum(1 for r in rows if r["dataset"] == d and r[RANK_METRIC] is not None) + 0.8)
+        for d in datasets
+    ]
+    fig, axes = plt.subplots(
+        len(datasets), 1, figsize=(8, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     for ax, dataset in zip(axes[:, 0], datasets):
         ranked = [r for r in rows if r["dataset"] == dataset and r[RANK_METRIC] is not None][::-1]
         colors = ["tab:gray" if r.get("kind") == "baseline" else "tab:blue" for r in ranked]
-        ax.barh([r["model"] for r in ranked], [r[RANK_METRIC] for r in ranked], xerr=[r[f"{RANK_METRIC}_std"] or 0 for r in ranked], color=colors)
+        ax.barh(
+            [r["model"] for r in ranked],
+            [r[RANK_METRIC] for r in ranked],
+            xerr=[r[f"{RANK_METRIC}_std"] or 0 for r in ranked],
+            color=colors,
+        )
         ax.set_title(f"{dataset}: CRPS (lower is better; grey = GluonTS baseline)", fontsize=9)
         ax.tick_params(labelsize=8)
     fig.tight_layout()
@@ -513,21 +565,35 @@ def plot_crps(rows: Sequence[Mapping[str, Any]], path: Path) -> Optional[Path]:
     return path
 
 
-def write_leaderboard(records: Sequence[Mapping[str, Any]], splits: Mapping[str, Any], output_dir: Union[str, Path]) -> Leaderboard:
+def write_leaderboard(
+    records: Sequence[Mapping[str, Any]], splits: Mapping[str, Any], output_dir: Union[str, Path]
+) -> Leaderboard:
     """Aggregate ``records`` and write ``leaderboard.md``, ``.csv``, ``.json`` and ``crps.png``."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = aggregate(records)
     board = Leaderboard(rows=rows, records=list(records), splits=dict(splits))
-    md, csv_path, json_path = output_dir / "leaderboard.md", output_dir / "leaderboard.csv", output_dir / "leaderboard.json"
+    md, csv_path, json_path = (
+        output_dir / "leaderboard.md",
+        output_dir / "leaderboard.csv",
+        output_dir / "leaderboard.json",
+    )
     md.write_text(to_markdown(rows, splits, records))
     write_csv(rows, csv_path)
-    json_path.write_text(json.dumps({
-        "rank_metric": RANK_METRIC,
-        "splits": splits,
-        "rows": rows,
-        "failed": [{k: r.get(k) for k in ("run_id", "model", "dataset", "seed", "error")} for r in board.failed],
-    }, indent=2, default=_json_default))
+    json_path.write_text(
+        json.dumps(
+            {
+                "rank_metric": RANK_METRIC,
+                "splits": splits,
+                "rows": rows,
+                "failed": [
+                    {k: r.get(k) for k in ("run_id", "model", "dataset", "seed", "error")} for r in board.failed
+                ],
+            },
+            indent=2,
+            default=_json_default,
+        )
+    )
     board.paths = {"markdown": str(md), "csv": str(csv_path), "json": str(json_path)}
     chart = plot_crps(rows, output_dir / "crps.png")
     if chart is not None:
@@ -552,8 +618,25 @@ def compare(
     specs, splits = plan_runs(configs, datasets, baselines, seeds, debug=debug, epochs=epochs, num_samples=num_samples)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "plan.json").write_text(json.dumps(
-        {"runs": [{"run_id": s.run_id, "model": s.model, "kind": s.kind, "dataset": s.dataset, "seed": s.seed} for s in specs], "splits": splits},
-        indent=2, default=_json_default))
-    records = execute(specs, output_dir, dataset_path=dataset_path, resume=resume, plot_seed=seeds[0] if seeds else None, progress=progress)
+    (output_dir / "plan.json").write_text(
+        json.dumps(
+            {
+                "runs": [
+                    {"run_id": s.run_id, "model": s.model, "kind": s.kind, "dataset": s.dataset, "seed": s.seed}
+                    for s in specs
+                ],
+                "splits": splits,
+            },
+            indent=2,
+            default=_json_default,
+        )
+    )
+    records = execute(
+        specs,
+        output_dir,
+        dataset_path=dataset_path,
+        resume=resume,
+        plot_seed=seeds[0] if seeds else None,
+        progress=progress,
+    )
     return write_leaderboard(records, splits, output_dir)

@@ -1,4 +1,5 @@
 """Fan charts of forecasts against the truth (matplotlib, no display needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,9 @@ from typing import Sequence
 import numpy as np
 
 
-def plot_forecasts(forecasts: Sequence, series: Sequence, path: Path, num_series: int = 4, history: int = 4, title: str = "") -> Path:
+def plot_forecasts(
+    forecasts: Sequence, series: Sequence, path: Path, num_series: int = 4, history: int = 4, title: str = ""
+) -> Path:
     """Save a PNG with ``num_series`` panels: the last ``history`` horizons of the series, the median
     forecast and its 50% and 90% intervals. Multivariate forecasts show their first dimension."""
     import matplotlib

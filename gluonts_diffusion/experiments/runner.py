@@ -3,6 +3,7 @@
 ``ExperimentRunner.from_config("configs/quickstart.yaml").run()`` trains, backtests against the
 baselines and writes ``experiments/runs/<name>/<timestamp>/``; see :mod:`.forecast` and :mod:`.base`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,7 +46,7 @@ class ExperimentRunner:
         self.debug = debug
 
     @classmethod
-    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> "ExperimentRunner":
+    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> ExperimentRunner:
         return cls(load_config(source), **kwargs)
 
     def __getattr__(self, name: str):  # load_data, make_estimator, describe, ... of the experiment

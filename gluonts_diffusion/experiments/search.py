@@ -26,6 +26,7 @@ in the trial's user attribute ``error``; the study goes on. The study lives in i
 given the same storage URL share the budget. Written: ``trials.csv`` (after every trial),
 ``best_config.yaml`` and ``best.json``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,9 +57,25 @@ STUDY_KEYS = {
 }
 #: metrics a search may optimise (GluonTS aggregate metrics, ``wQuantileLoss[q]`` and ``Coverage[q]`` too)
 KNOWN_METRICS = (
-    "mean_wQuantileLoss", "sample_CRPS", "MASE", "sMAPE", "MAPE", "MSIS", "ND", "NRMSE", "RMSE", "MSE",
-    "MAE_Coverage", "coverage_50", "coverage_90", "m_sum_mean_wQuantileLoss", "train_seconds",
-    "sample_seconds_per_series", "predict_seconds", "num_parameters", "nfe",
+    "mean_wQuantileLoss",
+    "sample_CRPS",
+    "MASE",
+    "sMAPE",
+    "MAPE",
+    "MSIS",
+    "ND",
+    "NRMSE",
+    "RMSE",
+    "MSE",
+    "MAE_Coverage",
+    "coverage_50",
+    "coverage_90",
+    "m_sum_mean_wQuantileLoss",
+    "train_seconds",
+    "sample_seconds_per_series",
+    "predict_seconds",
+    "num_parameters",
+    "nfe",
 )
 
 
@@ -116,7 +133,9 @@ def _first_value(spec: Mapping[str, Any]) -> Any:
     return float(values[0])
 
 
-def validate_search_config(source: Union[str, Path, Mapping[str, Any]], base_config: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def validate_search_config(
+    source: Union[str, Path, Mapping[str, Any]], base_config: Optional[Mapping[str, Any]] = None
+) -> Dict[str, Any]:
     """Check a search config (and, given the base config, that each parameter path leads to a valid config).
 
     Returns the search config with defaults filled in; raises :class:`SearchConfigError` naming the bad key.
@@ -135,7 +154,9 @@ def validate_search_config(source: Union[str, Path, Mapping[str, Any]], base_con
     study.setdefault("metric", "mean_wQuantileLoss")
     study.setdefault("direction", "minimize")
     metric = study["metric"]
-    if not isinstance(metric, str) or not (metric in KNOWN_METRICS or metric.startswith(("wQuantileLoss[", "QuantileLoss[", "Coverage["))):
+    if not isinstance(metric, str) or not (
+        metric in KNOWN_METRICS or metric.startswith(("wQuantileLoss[", "QuantileLoss[", "Coverage["))
+    ):
         raise SearchConfigError(f"study.metric {metric!r} is not a reported metric; known: {', '.join(KNOWN_METRICS)}")
     if study["direction"] not in ("minimize", "maximize"):
         raise SearchConfigError(f"study.direction must be 'minimize' or 'maximize', got {study['direction']!r}")
@@ -143,7 +164,9 @@ def validate_search_config(source: Union[str, Path, Mapping[str, Any]], base_con
         raise SearchConfigError(f"study.sampler must be one of {', '.join(SAMPLERS)}, got {study['sampler']!r}")
     for key in ("n_trials", "seed", "timeout"):
         if study.get(key) is not None and (not _is_number(study[key]) or study[key] < (1 if key == "n_trials" else 0)):
-            raise SearchConfigError(f"study.{key} must be a {'positive ' if key == 'n_trials' else 'non-negative '}number, got {study[key]!r}")
+            raise SearchConfigError(
+                f"study.{key} must be a {'positive ' if key == 'n_trials' else 'non-negative '}number, got {study[key]!r}"
+            )
 
     parameters = search.get("parameters")
     if not isinstance(parameters, Mapping) or not parameters:
@@ -151,24 +174,42 @@ def validate_search_config(source: Union[str, Path, Mapping[str, Any]], base_con
     for path, spec in parameters.items():
         where = f"parameters.{path}"
         if not isinstance(path, str) or "." not in path:
-            raise SearchConfigError(f"{where}: a parameter is a dotted path into the config, e.g. training.learning_rate")
+            raise SearchConfigError(
+                f"{where}: a parameter is a dotted path into the config, e.g. training.learning_rate"
+            )
         if path.split(".")[0] not in SECTIONS:
-            raise SearchConfigError(f"{where}: unknown config section {path.split('.')[0]!r}; known sections: {', '.join(SECTIONS)}")
+            raise SearchConfigError(
+                f"{where}: unknown config section {path.split('.')[0]!r}; known sections: {', '.join(SECTIONS)}"
+            )
         if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in RANGE_KINDS:
-            raise SearchConfigError(f"{where}: give exactly one range, one of {', '.join(RANGE_KINDS)} (e.g. {{grid: [32, 64]}}), got {spec!r}")
+            raise SearchConfigError(
+                f"{where}: give exactly one range, one of {', '.join(RANGE_KINDS)} (e.g. {{grid: [32, 64]}}), got {spec!r}"
+            )
         kind, values = next(iter(spec.items()))
         if kind in ("grid", "choice"):
             if not isinstance(values, list) or not values:
                 raise SearchConfigError(f"{where}: {kind} needs a non-empty list of values, got {values!r}")
         elif kind in ("uniform", "loguniform"):
-            if not (isinstance(values, list) and len(values) == 2 and all(_is_number(v) for v in values) and values[0] < values[1]):
+            if not (
+                isinstance(values, list)
+                and len(values) == 2
+                and all(_is_number(v) for v in values)
+                and values[0] < values[1]
+            ):
                 raise SearchConfigError(f"{where}: {kind} needs [low, high] with low < high, got {values!r}")
             if kind == "loguniform" and values[0] <= 0:
                 raise SearchConfigError(f"{where}: loguniform needs low > 0, got {values!r}")
         elif kind == "int":
-            if not (isinstance(values, list) and len(values) in (2, 3) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-                    and values[0] <= values[1] and (len(values) == 2 or values[2] >= 1)):
-                raise SearchConfigError(f"{where}: int needs [low, high] or [low, high, step] of integers, got {values!r}")
+            if not (
+                isinstance(values, list)
+                and len(values) in (2, 3)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+                and values[0] <= values[1]
+                and (len(values) == 2 or values[2] >= 1)
+            ):
+                raise SearchConfigError(
+                    f"{where}: int needs [low, high] or [low, high, step] of integers, got {values!r}"
+                )
     all_grid = all(next(iter(spec)) == "grid" for spec in parameters.values())
     study.setdefault("sampler", "grid" if all_grid else "tpe")
     if study["sampler"] == "grid" and not all_grid:
@@ -185,7 +226,9 @@ def validate_search_config(source: Union[str, Path, Mapping[str, Any]], base_con
             try:
                 validate_config(apply_params(base, {path: _first_value(spec)}))
             except ConfigError as err:
-                raise SearchConfigError(f"parameters.{path}: with its first value {_first_value(spec)!r} the base config is invalid: {err}") from None
+                raise SearchConfigError(
+                    f"parameters.{path}: with its first value {_first_value(spec)!r} the base config is invalid: {err}"
+                ) from None
     return {"study": study, "parameters": {k: dict(v) for k, v in parameters.items()}}
 
 
@@ -273,12 +316,18 @@ def run_search(
     out = Path(output_dir or study_cfg.get("output_dir") or Path("experiments/search") / name)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or study_cfg.get("storage") or f"sqlite:///{(out / 'study.db').resolve()}"
-    budget = int(n_trials if n_trials is not None else (min(study_cfg["n_trials"], 3) if debug else study_cfg["n_trials"]))
+    budget = int(
+        n_trials if n_trials is not None else (min(study_cfg["n_trials"], 3) if debug else study_cfg["n_trials"])
+    )
     metric, direction = study_cfg["metric"], study_cfg["direction"]
     data_path = resolve_data_path(dataset_path, (base.get("data") or {}).get("path"))
 
     study = optuna.create_study(
-        study_name=name, storage=make_storage(url), sampler=make_sampler(search), direction=direction, load_if_exists=True
+        study_name=name,
+        storage=make_storage(url),
+        sampler=make_sampler(search),
+        direction=direction,
+        load_if_exists=True,
     )
     study.set_user_attr("metric", metric)
     study.set_user_attr("parameters", json.dumps(parameters))
@@ -317,7 +366,12 @@ def run_search(
             n_trials=remaining,
             timeout=study_cfg.get("timeout"),
             catch=(Exception,),
-            callbacks=[optuna.study.MaxTrialsCallback(budget, states=tuple(getattr(optuna.trial.TrialState, s) for s in FINISHED)), write_table],
+            callbacks=[
+                optuna.study.MaxTrialsCallback(
+                    budget, states=tuple(getattr(optuna.trial.TrialState, s) for s in FINISHED)
+                ),
+                write_table,
+            ],
             gc_after_trial=True,
         )
     else:
@@ -327,14 +381,26 @@ def run_search(
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     result = SearchResult(
-        study_name=name, storage=url, metric=metric, direction=direction, best_value=None, best_params={}, best_config=None,
-        n_complete=len(complete), n_failed=sum(t.state.name == "FAIL" for t in trials),
+        study_name=name,
+        storage=url,
+        metric=metric,
+        direction=direction,
+        best_value=None,
+        best_params={},
+        best_config=None,
+        n_complete=len(complete),
+        n_failed=sum(t.state.name == "FAIL" for t in trials),
         paths={"trials": str(out / "trials.csv")},
     )
     if complete:
         best = study.best_trial
-        params = {path: _decode(next(iter(spec.values())), best.params[path]) if next(iter(spec)) in ("grid", "choice") else best.params[path]
-                  for path, spec in parameters.items() if path in best.params}
+        params = {
+            path: _decode(next(iter(spec.values())), best.params[path])
+            if next(iter(spec)) in ("grid", "choice")
+            else best.params[path]
+            for path, spec in parameters.items()
+            if path in best.params
+        }
         best_config = apply_params(base, params)
         best_config.setdefault("experiment", {})["name"] = f"{name}_best"
         result.best_value, result.best_params, result.best_config = best.value, params, best_config

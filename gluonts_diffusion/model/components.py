@@ -1,4 +1,5 @@
 """Turning ``{kind: {"name": ..., "params": {...}}}`` specs into components, with clear errors."""
+
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from gluonts_diffusion.core.base import COMPONENT_KINDS
@@ -13,7 +14,6 @@ DEFAULT_COMPONENTS: Dict[str, str] = {
     "objective": "denoising",
     "sampler": "ddim",
 }
-
 
 
 def component_spec(

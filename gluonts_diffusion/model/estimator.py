@@ -5,6 +5,7 @@ observed-values mask, time features and age; instance splitters for training, va
 prediction; a Lightning module for training; a :class:`PyTorchPredictor` whose forecasts are
 ``SampleForecast`` s of shape (num_samples, prediction_length[, target_dim]).
 """
+
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
@@ -180,7 +181,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         data = config.get("data") or {}
         freq, prediction_length, target_dim = data.get("freq"), data.get("predict_len"), 1
         if not freq or not prediction_length or data.get("multivariate"):
-            meta = dataset_metadata(data["dataset"], resolve_data_path(dataset_path, data.get("path")), bool(data.get("multivariate")))
+            meta = dataset_metadata(
+                data["dataset"], resolve_data_path(dataset_path, data.get("path")), bool(data.get("multivariate"))
+            )
             freq = freq or meta["freq"]
             prediction_length = prediction_length or meta["prediction_length"]
             target_dim = meta["target_dim"]
@@ -236,7 +239,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
                     pred_length=self.prediction_length,
                     log_scale=True,
                 ),
-                VstackFeatures(output_field=FieldName.FEAT_TIME, input_fields=[FieldName.FEAT_TIME, FieldName.FEAT_AGE]),
+                VstackFeatures(
+                    output_field=FieldName.FEAT_TIME, input_fields=[FieldName.FEAT_TIME, FieldName.FEAT_AGE]
+                ),
                 AsNumpyArray(FieldName.FEAT_TIME, expected_ndim=2),
             ]
         )

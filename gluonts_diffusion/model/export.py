@@ -6,6 +6,7 @@ or ``velocity``); a sampler loops around it. Shapes: ``x_t`` (batch, length, cha
 ``context`` (batch, context_length, context_dim), ``future_features`` (batch, prediction_length, future_dim);
 the batch axis is dynamic. Needs the ``onnx`` extra (onnx, onnxscript, onnxruntime).
 """
+
 from __future__ import annotations
 
 import json

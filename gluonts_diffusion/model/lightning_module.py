@@ -1,5 +1,6 @@
 """``DiffusionLightningModule``: the thin Lightning wrapper (loss, optimizer, EMA of the weights,
 ensemble weights from the members' losses)."""
+
 from typing import Any, Dict, List, Optional
 
 import lightning.pytorch as pl
@@ -98,7 +99,9 @@ class DiffusionLightningModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         loss = self._loss(self.model, batch)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0])
+        self.log(
+            "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
+        )
         if self.model.learns_ensemble_weights and not self._has_validation():
             self._accumulate_member_losses(batch)
         return loss
@@ -123,7 +126,9 @@ class DiffusionLightningModule(pl.LightningModule):
         total = self._member_loss_sum
         if self._trainer is not None and self._trainer.world_size > 1:  # every process gets the same weights
             total = self.trainer.strategy.reduce(total, reduce_op="sum")
-            count = self.trainer.strategy.reduce(torch.tensor(float(self._member_loss_count), device=total.device), reduce_op="sum")
+            count = self.trainer.strategy.reduce(
+                torch.tensor(float(self._member_loss_count), device=total.device), reduce_op="sum"
+            )
         else:
             count = torch.tensor(float(self._member_loss_count))
         mean = (total.cpu() / count.cpu()).tolist()
@@ -153,7 +158,9 @@ class DiffusionLightningModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int):
         loss = self._loss(self.sampling_model, batch)
-        self.log("val_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0])
+        self.log(
+            "val_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
+        )
         if self.model.learns_ensemble_weights and not self.trainer.sanity_checking:
             self._accumulate_member_losses(batch)
         return loss
@@ -162,6 +169,8 @@ class DiffusionLightningModule(pl.LightningModule):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         # validation dataloaders load only after this hook: ask whether the fit has them
         monitor = "val_loss" if self._has_validation() else "train_loss"
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=self.patience)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=0.5, patience=self.patience
+        )
         # strict=False: an epoch without validation (check_val_every_n_epoch > 1) skips the scheduler step
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "strict": False}}

@@ -15,6 +15,7 @@ Mixed precision (Lightning ``precision="bf16-mixed"`` / ``"16-mixed"``): the net
 autocast, but its outputs are cast back to the dtype of the diffused tensor, so the diffusion math,
 the loss and the sampler's state stay in float32.
 """
+
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -39,7 +40,9 @@ def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict
     if isinstance(compile, dict):
         unknown = sorted(set(compile) - set(COMPILE_ARGS))
         if unknown:
-            raise ValueError(f"compile: unknown torch.compile argument {unknown[0]!r}; known: {', '.join(COMPILE_ARGS)}")
+            raise ValueError(
+                f"compile: unknown torch.compile argument {unknown[0]!r}; known: {', '.join(COMPILE_ARGS)}"
+            )
         return dict(compile)
     raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
 
@@ -229,7 +232,9 @@ class DiffusionModel(nn.Module):
     @property
     def learns_ensemble_weights(self) -> bool:
         """Whether the architecture is an ensemble whose weights are set from its members' losses."""
-        return bool(getattr(self.architecture, "learn_weights", False)) and hasattr(self.architecture, "member_networks")
+        return bool(getattr(self.architecture, "learn_weights", False)) and hasattr(
+            self.architecture, "member_networks"
+        )
 
     @torch.no_grad()
     def member_losses(
@@ -263,7 +268,12 @@ class DiffusionModel(nn.Module):
             generator.set_state(start)
             losses.append(
                 self.objective.loss(
-                    lambda x, t: network(x, t).to(x.dtype), x0, mask, self.sde, noise, generator=generator
+                    lambda x, t, network=network: network(x, t).to(x.dtype),
+                    x0,
+                    mask,
+                    self.sde,
+                    noise,
+                    generator=generator,
                 )
             )
         return torch.stack(losses)
@@ -311,7 +321,9 @@ class DiffusionModel(nn.Module):
         batch = context.shape[0]
         uncond = None
         if self.guidance_scale != 1.0:
-            uncond = self.architecture.encode(context, future, drop=torch.ones(batch, dtype=torch.bool, device=context.device))
+            uncond = self.architecture.encode(
+                context, future, drop=torch.ones(batch, dtype=torch.bool, device=context.device)
+            )
             uncond = self.architecture.repeat_condition(uncond, s)
         cond = None
         if self.guidance_scale != 0.0:

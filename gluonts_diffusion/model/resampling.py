@@ -1,4 +1,5 @@
 """Re-using a trained predictor with another sampler: one model, many samplers, no retraining."""
+
 from __future__ import annotations
 
 import copy

@@ -3,6 +3,7 @@
 ``python tests/regression/cases.py --write`` records ``forecasts.npz`` from the current code;
 ``tests/test_regression_forecasts.py`` trains the same cases again and compares.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,7 +124,10 @@ def main() -> int:
         reference = np.load(REFERENCE)
         for name, value in results.items():
             same = np.array_equal(value, reference[name], equal_nan=True)
-            print(f"{name:32s} {'bit-identical' if same else 'DIFFERS, max abs diff %.3g' % np.nanmax(np.abs(value - reference[name]))}")
+            verdict = (
+                "bit-identical" if same else f"DIFFERS, max abs diff {np.nanmax(np.abs(value - reference[name])):.3g}"
+            )
+            print(f"{name:32s} {verdict}")
     return 0
 
 

@@ -10,6 +10,7 @@
 * :func:`apply_drop` -- replace rows of a tensor by a null tensor where ``drop`` is True;
 * :func:`enable_gradient_checkpointing` -- recompute an architecture's blocks in the backward pass.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,7 +105,9 @@ class ContextEncoder(nn.Module):
         return states, h[-1]
 
 
-def future_or_empty(future_features: Optional[torch.Tensor], batch: int, length: int, like: torch.Tensor) -> torch.Tensor:
+def future_or_empty(
+    future_features: Optional[torch.Tensor], batch: int, length: int, like: torch.Tensor
+) -> torch.Tensor:
     """``future_features`` or an empty ``(batch, length, 0)`` tensor when None."""
     if future_features is None:
         return like.new_zeros(batch, length, 0)

@@ -1,4 +1,5 @@
 """``cnn``: dilated residual 1-D convolutions (DiffWave / WaveNet), the denoiser of TimeGrad and SSSD."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``ensemble``: several registered architectures combined by a weighted mean or as a mixture."""
+
 from __future__ import annotations
 
 import functools
@@ -123,7 +124,9 @@ class EnsembleArchitecture(BaseArchitecture):
         else:
             w = torch.as_tensor(list(weights), dtype=torch.float32)
             if w.shape != (len(models),) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ValueError(f"weights must be {len(models)} non-negative numbers with a positive sum, got {weights!r}")
+                raise ValueError(
+                    f"weights must be {len(models)} non-negative numbers with a positive sum, got {weights!r}"
+                )
             w = w / w.sum()
         self.register_buffer("weights", w)
 

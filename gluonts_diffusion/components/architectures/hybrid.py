@@ -1,4 +1,5 @@
 """``hybrid``: convolutional front end + self-attention over the window and cross-attention to the history."""
+
 from __future__ import annotations
 
 import math
@@ -81,7 +82,9 @@ class HybridArchitecture(BaseArchitecture):
     ) -> None:
         super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
         if int(num_heads) < 1 or int(d_model) < 2 or int(d_model) % int(num_heads):
-            raise ValueError(f"d_model must be >= 2 and divisible by num_heads, got d_model={d_model!r}, num_heads={num_heads!r}")
+            raise ValueError(
+                f"d_model must be >= 2 and divisible by num_heads, got d_model={d_model!r}, num_heads={num_heads!r}"
+            )
         if int(num_conv_layers) < 0 or int(num_attention_layers) < 0:
             raise ValueError("num_conv_layers and num_attention_layers must be >= 0")
         if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
@@ -104,7 +107,13 @@ class HybridArchitecture(BaseArchitecture):
         self.time_proj = nn.ModuleList(nn.Linear(d, d) for _ in range(int(num_attention_layers)))
         self.attention = nn.ModuleList(
             nn.TransformerDecoderLayer(
-                d, int(num_heads), dim_feedforward or 4 * d, float(dropout), activation="gelu", batch_first=True, norm_first=True
+                d,
+                int(num_heads),
+                dim_feedforward or 4 * d,
+                float(dropout),
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
             )
             for _ in range(int(num_attention_layers))
         )

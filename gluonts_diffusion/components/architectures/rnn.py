@@ -1,4 +1,5 @@
 """``rnn``: a (bidirectional) LSTM/GRU denoiser over the prediction window, conditioned on an RNN encoding of the history."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -74,7 +75,9 @@ class RNNArchitecture(BaseArchitecture):
             bidirectional=bool(bidirectional),
             dropout=float(dropout) if int(num_layers) > 1 else 0.0,
         )
-        self.output = nn.Sequential(nn.Linear(hidden * (2 if bidirectional else 1), hidden), nn.SiLU(), nn.Linear(hidden, channels))
+        self.output = nn.Sequential(
+            nn.Linear(hidden * (2 if bidirectional else 1), hidden), nn.SiLU(), nn.Linear(hidden, channels)
+        )
 
     def encode(self, context, future_features, drop=None):
         batch = context.shape[0]

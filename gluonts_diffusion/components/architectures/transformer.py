@@ -5,6 +5,7 @@ The history tokens (scaled target, observed mask, lags, time features) and the k
 transformer whose tokens see the diffusion time and attend to that encoding (cross-attention), or
 receive it concatenated (``conditioning: concat``), in the spirit of CSDI / TSDiff-Cond.
 """
+
 from typing import NamedTuple, Optional
 
 import torch
@@ -158,7 +159,9 @@ class DenoiserBlock(nn.Module):
         self.norm1, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.self_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
         self.norm2 = nn.LayerNorm(d) if cross_attention else None
-        self.cross_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True) if cross_attention else None
+        self.cross_attn = (
+            nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True) if cross_attention else None
+        )
         self.ff = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff, d))
         self.dropout = nn.Dropout(dropout)
 

@@ -3,6 +3,7 @@
 Not taken from one paper: a simple, documented heuristic (the ratio of the std of first differences to
 the std of the level, as in the variance-ratio statistic) that gives smooth series less noise.
 """
+
 from __future__ import annotations
 
 import copy
@@ -102,7 +103,7 @@ class AdaptiveNoise(BaseNoise):
         ratio = torch.where(valid, ratio, torch.ones_like(ratio))  # (batch, channels)
         return ratio.mean(-1).clamp(self.min_scale, self.max_scale)
 
-    def conditioned_on(self, past_scaled: torch.Tensor, past_observed: torch.Tensor) -> "AdaptiveNoise":
+    def conditioned_on(self, past_scaled: torch.Tensor, past_observed: torch.Tensor) -> AdaptiveNoise:
         bound = copy.copy(self)
         bound.base = self.base.conditioned_on(past_scaled, past_observed)
         bound.row_scale = self.scale_from_history(past_scaled, past_observed).detach()
@@ -120,9 +121,7 @@ class AdaptiveNoise(BaseNoise):
         batch = scale.shape[0]
         if rows != batch:
             if rows % batch:
-                raise ValueError(
-                    f"adaptive noise bound to {batch} series cannot serve {rows} rows (not a multiple)"
-                )
+                raise ValueError(f"adaptive noise bound to {batch} series cannot serve {rows} rows (not a multiple)")
             scale = scale.repeat_interleave(rows // batch)
         return scale
 

@@ -3,6 +3,7 @@ continuous functions with stochastic process diffusion": OU and GP-RBF noise).
 
 Also holds :class:`CovarianceNoise`, the shared machinery of noises given by a covariance matrix.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,9 @@ class CovarianceNoise(BaseNoise):
         row_scale = scale.reshape(-1, 1, 1) if scale.ndim else scale
         white = self.whiten(z / row_scale)
         length, channels = z.shape[1], z.shape[2]
-        logdet = 2 * torch.log(torch.diagonal(self.cholesky(length, dtype=torch.float64))).sum().to(z) + 2 * length * torch.log(scale)
+        logdet = 2 * torch.log(torch.diagonal(self.cholesky(length, dtype=torch.float64))).sum().to(
+            z
+        ) + 2 * length * torch.log(scale)
         return -0.5 * white.pow(2).flatten(1).sum(1) - 0.5 * channels * (logdet + length * math.log(2 * math.pi))
 
     def __getstate__(self):
@@ -101,7 +104,9 @@ class CorrelatedNoise(CovarianceNoise):
             isinstance(length_scale, (int, float)) and math.isfinite(length_scale) and length_scale > 0
         ):
             raise ValueError(f"length_scale must be a finite number > 0, got {length_scale!r}")
-        if isinstance(jitter, bool) or not (isinstance(jitter, (int, float)) and math.isfinite(jitter) and 0 < jitter < 1):
+        if isinstance(jitter, bool) or not (
+            isinstance(jitter, (int, float)) and math.isfinite(jitter) and 0 < jitter < 1
+        ):
             raise ValueError(f"jitter must be in (0, 1), got {jitter!r}")
         self.kernel = kernel
         self.length_scale = float(length_scale)

@@ -1,4 +1,5 @@
 """``standard``: iid Gaussian noise, the usual choice of DDPM and score SDEs."""
+
 from typing import Optional, Sequence
 
 import torch

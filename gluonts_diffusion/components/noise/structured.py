@@ -1,5 +1,6 @@
 """``structured``: iid noise mixed with a structured component (a random seasonal profile, random-phase
 harmonics or band-limited noise), in the spirit of the stochastic-process noise of Bilos et al. (2023)."""
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,9 @@ class StructuredNoise(CovarianceNoise):
         if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and 0 <= strength < 1):
             raise ValueError(f"strength must be in [0, 1), got {strength!r}")
         if not (_is_int(harmonics) and 1 <= harmonics <= int(period) // 2):
-            raise ValueError(f"harmonics must be an integer in [1, period // 2 = {int(period) // 2}], got {harmonics!r}")
+            raise ValueError(
+                f"harmonics must be an integer in [1, period // 2 = {int(period) // 2}], got {harmonics!r}"
+            )
         for name, value in (("low_freq", low_freq), ("high_freq", high_freq)):
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 0.5):
                 raise ValueError(f"{name} must be in [0, 0.5] cycles per step, got {value!r}")
@@ -87,7 +90,9 @@ class StructuredNoise(CovarianceNoise):
             return torch.cos(2 * math.pi * lag[..., None] * k / self.period).mean(-1)
         f1, f2 = self.low_freq, self.high_freq
         safe = torch.where(lag == 0, torch.ones_like(lag), lag)
-        band = (torch.sin(2 * math.pi * f2 * safe) - torch.sin(2 * math.pi * f1 * safe)) / (2 * math.pi * (f2 - f1) * safe)
+        band = (torch.sin(2 * math.pi * f2 * safe) - torch.sin(2 * math.pi * f1 * safe)) / (
+            2 * math.pi * (f2 - f1) * safe
+        )
         return torch.where(lag == 0, torch.ones_like(lag), band)
 
     def _covariance(self, length: int) -> torch.Tensor:

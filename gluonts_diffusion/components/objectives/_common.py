@@ -1,4 +1,5 @@
 """Helpers shared by the objectives (a private module: not auto-imported as a component)."""
+
 from typing import Optional
 
 import torch

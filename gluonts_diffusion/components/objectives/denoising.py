@@ -6,6 +6,7 @@ window directly (as Diffusion-TS, Yuan & Qiao 2024, and CSDI's imputation varian
 With few training steps x0-prediction is much better conditioned near t = 1, where an eps error is
 amplified by ``sigma / alpha`` when converted to x0.
 """
+
 from typing import Optional
 
 import torch

@@ -1,4 +1,5 @@
 """``flow_matching``: conditional flow matching with velocity prediction (Lipman et al., 2023; Liu et al., 2023)."""
+
 from typing import Optional
 
 import torch

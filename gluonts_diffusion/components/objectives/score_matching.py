@@ -1,4 +1,5 @@
 """``score_matching``: denoising score matching (Vincent, 2011; Song et al., 2021) with a choice of weighting."""
+
 from typing import Optional
 
 import torch

@@ -3,6 +3,7 @@
 Equivalently the likelihood-weighted score matching bound of Song et al. (2021), "Maximum likelihood
 training of score-based diffusion models".
 """
+
 import math
 from typing import Optional
 

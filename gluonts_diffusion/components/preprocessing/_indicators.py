@@ -2,6 +2,7 @@
 
 Every output at step ``t`` depends on inputs at steps ``<= t`` only. Not a component (underscore file).
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """``fourier``: the model diffuses the (orthonormal) real Fourier coefficients of the normalized window."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``multi_scale``: causal aggregated views of the history as extra conditioning features."""
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence

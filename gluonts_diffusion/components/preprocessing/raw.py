@@ -1,4 +1,5 @@
 """``raw``: per-series normalization only; the model diffuses the normalized target window."""
+
 from gluonts_diffusion.core.base import BasePreprocessor
 from gluonts_diffusion.core.registry import Registry
 

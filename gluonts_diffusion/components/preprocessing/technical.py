@@ -1,4 +1,5 @@
 """``technical``: financial technical indicators of the history as extra conditioning features."""
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence
@@ -110,7 +111,9 @@ class TechnicalPreprocessor(BasePreprocessor):
                 gain = rolling_mean(d.clamp_min(0), self.rsi_window)
                 loss = rolling_mean((-d).clamp_min(0), self.rsi_window)
                 total = gain + loss
-                feats.append(torch.where(total > 1e-12, (gain - loss) / total.clamp_min(1e-12), torch.zeros_like(total)))
+                feats.append(
+                    torch.where(total > 1e-12, (gain - loss) / total.clamp_min(1e-12), torch.zeros_like(total))
+                )
             elif name == "macd":
                 fast, slow, signal = self.macd_spans
                 macd = ema(x, fast) - ema(x, slow)

@@ -1,4 +1,5 @@
 """``wavelet``: the model diffuses the discrete wavelet coefficients of the normalized window."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """Numeric checks of a forward path shared by samplers (private: not auto-imported as a component)."""
+
 from typing import Optional
 
 import torch

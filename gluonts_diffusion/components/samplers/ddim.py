@@ -1,4 +1,5 @@
 """``ddim``: denoising diffusion implicit models (Song, Meng & Ermon, 2021) on any Gaussian path."""
+
 import torch
 
 from gluonts_diffusion.core.base import BaseSampler

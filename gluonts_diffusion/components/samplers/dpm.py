@@ -1,4 +1,5 @@
 """``dpm``: multistep DPM-Solver (Lu et al., 2022) and DPM-Solver++ (Lu et al., 2022b), orders 1-3."""
+
 import math
 
 import torch

@@ -1,4 +1,5 @@
 """``euler``: Euler–Maruyama on the reverse-time SDE, or Euler on the probability-flow ODE (Song et al., 2021)."""
+
 import torch
 
 from gluonts_diffusion.core.base import BaseSampler

@@ -1,4 +1,5 @@
 """``heun``: Heun's second-order method on the probability-flow ODE (Karras et al., 2022, Algorithm 1)."""
+
 import torch
 
 from gluonts_diffusion.core.base import BaseSampler

@@ -1,4 +1,5 @@
 """``pc``: predictor-corrector sampling with a Langevin corrector (Song et al., 2021, Algorithms 2-3)."""
+
 import torch
 
 from gluonts_diffusion.core.base import BaseSampler

@@ -1,4 +1,5 @@
 """The linear noise rate shared by the VP and sub-VP SDEs (private: not auto-imported as a component)."""
+
 import math
 
 import torch

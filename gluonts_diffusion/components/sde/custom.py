@@ -7,6 +7,7 @@ themselves. To write an SDE with closed forms instead, subclass
 ``drift_coef``, ``diffusion``, ``d_alpha``, ``d_sigma``, ``log_snr``, ``t_from_log_snr``, ``prior_std``
 where closed forms exist) and register it with ``@Registry.register("sde", "my_name")``.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``subvpsde``: the sub-VP SDE of Song et al. (2021), whose variance stays below the VP SDE's."""
+
 import torch
 
 from gluonts_diffusion.core.registry import Registry

@@ -1,4 +1,5 @@
 """``vesde``: the variance-exploding SDE of Song et al. (2021), the continuous limit of SMLD/NCSN."""
+
 import math
 
 import torch

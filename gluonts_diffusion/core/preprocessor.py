@@ -1,0 +1,85 @@
+"""``BasePreprocessor``: the interface of the preprocessor component kind (conventions in :mod:`gluonts_diffusion.core.base`)."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .component import Component
+
+
+class BasePreprocessor(Component, nn.Module):
+    """Maps a window of the target to the object that is diffused, and back.
+
+    Every preprocessor first normalizes each series with statistics of its observed history
+    (``scaling``: ``std`` = standardize, ``mean`` = divide by the mean absolute value as GluonTS's
+    MeanScaler, ``none``), then ``encode``s the normalized window into its representation.
+    ``inverse_transform(transform(x)) == x`` exactly. Shapes: windows ``(batch, length, channels)``,
+    state tensors ``(batch, 1, channels)``.
+    """
+
+    def __init__(self, scaling: str = "std", min_scale: float = 1e-5) -> None:
+        nn.Module.__init__(self)
+        if scaling not in ("std", "mean", "none"):
+            raise ValueError(f"scaling must be 'std', 'mean' or 'none', got {scaling!r}")
+        self.scaling = scaling
+        self.min_scale = float(min_scale)
+
+    def fit(self, past_target: torch.Tensor, past_observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Per-series ``loc`` and ``scale`` ``(batch, 1, channels)`` from the observed history."""
+        weight = past_observed.to(past_target.dtype)
+        count = weight.sum(1, keepdim=True).clamp_min(1.0)
+        zeros = torch.zeros_like(count)
+        if self.scaling == "std":
+            loc = (past_target * weight).sum(1, keepdim=True) / count
+            var = (((past_target - loc) * weight) ** 2).sum(1, keepdim=True) / count
+            scale = var.sqrt()
+        elif self.scaling == "mean":
+            loc = zeros
+            scale = (past_target.abs() * weight).sum(1, keepdim=True) / count
+        else:
+            return {"loc": zeros, "scale": torch.ones_like(count)}
+        # a constant or unobserved history has no spread: fall back to its level, then to 1
+        level = (past_target.abs() * weight).sum(1, keepdim=True) / count
+        scale = torch.where(
+            scale > self.min_scale, scale, torch.where(level > self.min_scale, level, torch.ones_like(scale))
+        )
+        return {"loc": loc, "scale": scale}
+
+    def normalize(self, x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return (x - state["loc"]) / state["scale"]
+
+    def denormalize(self, x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return x * state["scale"] + state["loc"]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized window ``(batch, length, channels)`` -> representation ``(batch, length', channels')``."""
+        return x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Exact inverse of :meth:`encode`."""
+        return z
+
+    def transform(self, x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encode(self.normalize(x, state))
+
+    def inverse_transform(self, z: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.denormalize(self.decode(z), state)
+
+    def transform_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Observed-values mask in the diffused representation (default: unchanged)."""
+        return mask
+
+    def diffused_shape(self, length: int, channels: int) -> Tuple[int, int]:
+        """Shape ``(length', channels')`` of ``encode`` applied to a ``(length, channels)`` window."""
+        return length, channels
+
+    def num_context_features(self, channels: int) -> int:
+        """Number of extra per-time-step conditioning features :meth:`context_features` adds."""
+        return 0
+
+    def context_features(self, past_normalized: torch.Tensor, past_observed: torch.Tensor) -> Optional[torch.Tensor]:
+        """Extra conditioning features ``(batch, context_length, F)`` computed from the history only."""
+        return None
