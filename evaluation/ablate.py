@@ -17,7 +17,7 @@ import torch
 
 from gluonts_diffusion import DiffusionEstimator, with_sampler
 from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
-from gluonts_diffusion.experiments.evaluation import backtest
+from gluonts_diffusion.experiments.scoring import score
 
 
 def main(argv=None):
@@ -49,7 +49,7 @@ def main(argv=None):
     predictor = estimator.train(data.train)
     train_seconds = time.perf_counter() - start
     for name, kwargs in (("dpm", {"num_steps": 10}), ("ddim", {"num_steps": 20})):
-        metrics, _, _, seconds = backtest(
+        metrics, _, _, seconds = score(
             with_sampler(predictor, name, kwargs), data.test[: args.num_series], num_samples=args.num_samples
         )
         print(

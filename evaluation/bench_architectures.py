@@ -27,7 +27,7 @@ import torch
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
-from gluonts_diffusion.experiments.evaluation import backtest
+from gluonts_diffusion.experiments.scoring import score
 from gluonts_diffusion.model.resampling import count_parameters
 
 DEFAULT_ARCHITECTURES = ("transformer", "cnn", "rnn", "hybrid", "ensemble")
@@ -94,7 +94,7 @@ def _run_one(args, data, architecture, preprocessing, multivariate, work_dir):
     predictor = estimator.train(data.train)
     train_seconds = time.perf_counter() - start
     test = data.test
-    metrics, _, _, predict_seconds = backtest(
+    metrics, _, _, predict_seconds = score(
         predictor, test, num_samples=args.num_samples, seed=args.seed, target_dim=data.target_dim
     )
     return {

@@ -19,7 +19,7 @@ import torch
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
-from gluonts_diffusion.experiments.evaluation import backtest
+from gluonts_diffusion.experiments.scoring import score
 from gluonts_diffusion.model.resampling import with_sampler
 
 
@@ -82,7 +82,7 @@ def main(argv=None):
     print("| sampler | NFE | CRPS | MASE | seconds |\n|---|---|---|---|---|")
     for label, name, kwargs in sampler_grid(args):
         variant = with_sampler(predictor, name, kwargs)
-        metrics, _, _, seconds = backtest(variant, test, num_samples=args.num_samples, seed=0)
+        metrics, _, _, seconds = score(variant, test, num_samples=args.num_samples, seed=0)
         row = {
             "sampler": label,
             "nfe": variant.prediction_net.model.sampler.nfe,

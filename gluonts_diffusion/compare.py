@@ -8,9 +8,10 @@ Each finished run is saved at once under ``<output>/runs/``: ``--resume`` skips 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import List, Optional
+
+from gluonts_diffusion.cli import configure_logging, options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,27 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``compare()`` arguments given by the flags of the same name
+COMPARE_OPTIONS = ("datasets", "baselines", "seeds", "dataset_path", "resume", "debug", "epochs", "num_samples")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.debug)
     from gluonts_diffusion.experiments.config import ConfigError
     from gluonts_diffusion.experiments.leaderboard import compare
 
     try:
-        board = compare(
-            args.configs,
-            datasets=args.datasets,
-            baselines=args.baselines,
-            seeds=args.seeds,
-            dataset_path=args.dataset_path,
-            output_dir=args.output,
-            resume=args.resume,
-            debug=args.debug,
-            epochs=args.epochs,
-            num_samples=args.num_samples,
-        )
+        board = compare(args.configs, output_dir=args.output, **options(args, COMPARE_OPTIONS))
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,9 +9,10 @@ See :mod:`gluonts_diffusion.experiments.search` for the search config format.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import List, Optional
+
+from gluonts_diffusion.cli import configure_logging, options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,11 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``run_search()`` arguments given by the flags of the same name
+SEARCH_OPTIONS = ("storage", "study_name", "n_trials", "dataset_path", "debug")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.debug)
     from gluonts_diffusion.experiments.config import ConfigError, validate_config
     from gluonts_diffusion.experiments.search import run_search, validate_search_config
 
@@ -48,20 +51,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.validate_only:
         print(
-            f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} sampler, "
+            f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} Optuna sampler, "
             f"{len(search['parameters'])} parameters, {search['study']['n_trials']} trials)"
         )
         return 0
-    result = run_search(
-        base,
-        search,
-        storage=args.storage,
-        study_name=args.study_name,
-        n_trials=args.n_trials,
-        dataset_path=args.dataset_path,
-        output_dir=args.output,
-        debug=args.debug,
-    )
+    result = run_search(base, search, output_dir=args.output, **options(args, SEARCH_OPTIONS))
     print(f"study {result.study_name} ({result.storage}): {result.n_complete} complete, {result.n_failed} failed")
     if result.best_value is not None:
         print(f"best {result.metric} = {result.best_value:.6g} with {result.best_params}")

@@ -11,6 +11,7 @@ from tiny import tiny_config
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments import leaderboard
+from gluonts_diffusion.experiments.leaderboard import run as leaderboard_run
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
 
 TINY = tiny_config()
@@ -39,18 +40,13 @@ def configs(tmp_path):
 def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, monkeypatch, capsys):
     out = tmp_path / "board"
     counts = {"config": 0, "baseline": 0}
-    run_config, run_baseline = leaderboard._run_config, leaderboard._run_baseline
+    run_experiment = leaderboard_run.run_experiment
 
-    def counting_config(spec, *args):
-        counts["config"] += 1
-        return run_config(spec, *args)
+    def counting(spec, *args):
+        counts[spec.kind] += 1
+        return run_experiment(spec, *args)
 
-    def counting_baseline(spec, *args):
-        counts["baseline"] += 1
-        return run_baseline(spec, *args)
-
-    monkeypatch.setattr(leaderboard, "_run_config", counting_config)
-    monkeypatch.setattr(leaderboard, "_run_baseline", counting_baseline)
+    monkeypatch.setattr(leaderboard_run, "run_experiment", counting)
 
     board = leaderboard.compare(
         configs,

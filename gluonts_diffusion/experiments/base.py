@@ -26,14 +26,13 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from gluonts_diffusion.core.registry import Registry
 
+from .scoring import TABLE_METRICS  # reported in tables, in order (defined with every metric in scoring.py)
+
 #: what ``--debug`` shrinks a run to
 DEBUG_OVERRIDES = {"num_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
 
 #: environment variable through which the processes of one distributed run share their run folder
 RUN_DIR_ENV = "GLUONTS_DIFFUSION_RUN_DIR"
-
-#: reported in tables, in order (``coverage_*``: share of the truth inside the central 50%/90% intervals)
-TABLE_METRICS = ("mean_wQuantileLoss", "sample_CRPS", "MASE", "sMAPE", "ND", "NRMSE", "coverage_50", "coverage_90")
 
 
 def global_rank() -> int:

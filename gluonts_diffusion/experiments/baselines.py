@@ -1,9 +1,11 @@
-"""GluonTS baselines trained and scored on the same split as the diffusion models."""
+"""GluonTS baselines trained and scored on the same split, with the same budget, as the diffusion models."""
 
 from __future__ import annotations
 
+import copy
 import importlib
-from typing import Any, Dict, Optional
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 #: baseline name -> (GluonTS estimator class path, whether it takes ``freq``, fixed extra arguments)
 TRAINED_BASELINES: Dict[str, tuple] = {
@@ -15,6 +17,59 @@ TRAINED_BASELINES: Dict[str, tuple] = {
 #: every baseline name ``train_baseline`` knows
 BASELINES = ("seasonal_naive", *TRAINED_BASELINES)
 
+#: network evaluations per forecast of each baseline (None: no network; "prediction_length": one per step)
+BASELINE_NFE: Dict[str, Union[int, str, None]] = {
+    "seasonal_naive": None,
+    "simple_feedforward": 1,
+    "patch_tst": 1,
+    "deepar": "prediction_length",
+}
+
+#: the evaluation keys a baseline shares with the config it is compared with
+SPLIT_EVALUATION_KEYS = ("num_series", "num_samples")
+
+
+def check_baseline(name: str) -> None:
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)}")
+
+
+def baseline_config(config: Mapping[str, Any], name: str, seed: int) -> Dict[str, Any]:
+    """The ``baseline`` experiment config comparing baseline ``name`` with ``config``: the same data
+    section (hence split), training budget, ``evaluation.num_series`` / ``num_samples`` and seed."""
+    evaluation = config.get("evaluation") or {}
+    return {
+        "experiment": {"name": name, "type": "baseline", "params": {"baseline": name}, "seed": int(seed)},
+        "data": copy.deepcopy(dict(config["data"])),
+        "training": copy.deepcopy(dict(config.get("training") or {})),
+        "evaluation": {k: evaluation.get(k) for k in SPLIT_EVALUATION_KEYS},
+    }
+
+
+def baseline_training(config: Mapping[str, Any], root_dir: Path) -> Dict[str, Any]:
+    """``train_baseline`` keyword arguments from a config: its epochs (default 100), batches per epoch,
+    batch size, context (``data.history_len``), accelerator and precision; one device, quiet, no logger."""
+    training = config.get("training") or {}
+    options: Dict[str, Any] = {}
+    if training.get("num_batches_per_epoch"):
+        options["num_batches_per_epoch"] = int(training["num_batches_per_epoch"])
+    if training.get("batch_size"):
+        options["batch_size"] = int(training["batch_size"])
+    if (config.get("data") or {}).get("history_len"):
+        options["context_length"] = int(config["data"]["history_len"])
+    trainer_kwargs = {
+        "max_epochs": int(training.get("num_epochs") or 100),
+        "default_root_dir": str(root_dir),
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "devices": 1,
+    }
+    for name in ("accelerator", "precision"):
+        if training.get(name) is not None:
+            trainer_kwargs[name] = training[name]
+    return {"trainer_kwargs": trainer_kwargs, **options}
+
 
 def train_baseline(
     name: str,
@@ -23,14 +78,9 @@ def train_baseline(
     context_length: Optional[int] = None,
     batch_size: int = 64,
     num_batches_per_epoch: int = 50,
-    **_: Any,
 ):
-    """Train (or build) GluonTS baseline ``name`` on ``data.train``; unknown names list the known ones.
-
-    Trained baselines get the diffusion model's context length, batch size and training budget.
-    """
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)}")
+    """Train (or build) GluonTS baseline ``name`` on ``data.train``; unknown names list the known ones."""
+    check_baseline(name)
     if data.target_dim > 1:
         raise ValueError(f"baseline {name!r} is univariate; data {data.name!r} is multivariate")
     if name == "seasonal_naive":
@@ -54,3 +104,15 @@ def train_baseline(
     if takes_freq:
         kwargs["freq"] = data.freq
     return estimator_cls(**kwargs).train(data.train)
+
+
+def baseline_size(name: str, predictor, prediction_length: int) -> Tuple[Optional[int], int]:
+    """``(nfe, num_parameters)`` of a trained baseline (``num_parameters`` 0 without a network)."""
+    import torch
+
+    from gluonts_diffusion.model.resampling import count_parameters
+
+    per_forecast = BASELINE_NFE.get(name, 1)
+    nfe = int(prediction_length) if per_forecast == "prediction_length" else per_forecast
+    net = getattr(predictor, "prediction_net", None)
+    return (None if nfe is None else int(nfe)), (count_parameters(net) if isinstance(net, torch.nn.Module) else 0)

@@ -161,9 +161,8 @@ class ForecastExperiment(BaseExperiment):
     def evaluate(self) -> ExperimentResult:
         from gluonts_diffusion.model.resampling import count_parameters
 
-        from .baselines import train_baseline
-        from .evaluation import backtest, interval_coverage, sample_crps
         from .plotting import plot_forecasts
+        from .scoring import score
 
         model = self.predictor.prediction_net.model
         result = ExperimentResult(
@@ -184,55 +183,46 @@ class ForecastExperiment(BaseExperiment):
             return result
         evaluation = self.config.get("evaluation") or {}
         num_samples = int(evaluation.get("num_samples", 100))
-        metrics, forecasts, series, predict_seconds = backtest(
-            self.predictor, self.data.test, num_samples=num_samples, seed=self.seed, target_dim=self.data.target_dim
+        result.metrics, self.forecasts, self.series, result.predict_seconds = score(
+            self.predictor, self.data.test, num_samples, self.seed, self.data.target_dim
         )
-        metrics.update(interval_coverage(forecasts, series))
-        if self.data.target_dim == 1:
-            metrics["sample_CRPS"] = sample_crps(forecasts, series)
-        self.forecasts, self.series = forecasts, series
         plot_path = plot_forecasts(
-            forecasts,
-            series,
+            self.forecasts,
+            self.series,
             self.run_dir / "forecasts.png",
             num_series=int(evaluation.get("plot_series", 4)),
             title=self.name,
         )
-        result.metrics = metrics
-        result.predict_seconds = predict_seconds
-        result.num_series = len(self.data.test)
-        result.num_samples = num_samples
+        result.num_series, result.num_samples = len(self.data.test), num_samples
         result.predictor_path = str(self.run_dir / "predictor")
         result.plot_path = str(plot_path)
         result.log_dir = self.log_dir()
         result.metrics_path = str(self.run_dir / "metrics.json")
         self._write(result)
         self.log_results(result)
-        for name in evaluation.get("baselines", ["seasonal_naive"]) or []:
+        self.score_baselines(result, evaluation.get("baselines", ["seasonal_naive"]) or [])
+        self.finish_loggers()
+        return result
+
+    def score_baselines(self, result: ExperimentResult, names) -> None:
+        """Each baseline as a ``baseline`` experiment on this run's split, budget and seed (under
+        ``baselines/<name>/``); its metrics go into ``result.baselines``, written after each one."""
+        from .baseline import BaselineExperiment
+
+        for name in names:
             try:
-                baseline = train_baseline(
+                baseline = BaselineExperiment.comparing(
                     name,
-                    self.data,
-                    trainer_kwargs={
-                        "max_epochs": self.estimator.trainer_kwargs.get("max_epochs", 10),
-                        "default_root_dir": str(self.run_dir / "baselines"),
-                        "enable_progress_bar": False,
-                        "logger": False,
-                    },
-                    context_length=self.estimator.context_length,
-                    num_batches_per_epoch=self.estimator.num_batches_per_epoch,
+                    self.config,
+                    self.seed,
+                    self.run_dir / "baselines" / name,
+                    data=self.data,
+                    dataset_path=self.dataset_path,
                 )
-                base_metrics, base_forecasts, base_series, _ = backtest(
-                    baseline, self.data.test, num_samples=num_samples, seed=self.seed
-                )
-                base_metrics.update(interval_coverage(base_forecasts, base_series))
-                base_metrics["sample_CRPS"] = sample_crps(base_forecasts, base_series, num_samples=num_samples)
-                result.baselines[name] = base_metrics
+                result.baselines[name] = baseline.run().metrics
             except ValueError as err:
                 logger.warning("baseline %s skipped: %s", name, err)
             self._write(result)
-        self.finish_loggers()
-        return result
 
     # ------------------------------------------------------------------ logging
     def log_dir(self) -> Optional[str]:

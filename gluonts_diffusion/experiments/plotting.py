@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .scoring import sample_paths
+
 
 def plot_forecasts(
     forecasts: Sequence, series: Sequence, path: Path, num_series: int = 4, history: int = 4, title: str = ""
@@ -27,8 +29,6 @@ def plot_forecasts(
         values = values[-(history + 1) * horizon :]
         steps = np.arange(len(values))
         ax.plot(steps, values, color="black", lw=1, label="truth")
-        from .evaluation import sample_paths
-
         paths = sample_paths(forecast)
         samples = paths if paths.ndim == 2 else paths[..., 0]
         future = steps[-horizon:]

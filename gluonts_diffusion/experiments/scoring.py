@@ -1,17 +1,105 @@
-"""Backtesting a predictor on a test split with GluonTS's own evaluators."""
+"""Scoring: the one list of reported metrics and the one ``score()`` every model and baseline goes through.
+
+``score(predictor, test, ...)`` backtests the last window of every test entry with GluonTS's evaluators,
+then adds the interval coverage and (univariate) the exact sample CRPS. :data:`METRICS` defines every
+metric once (key, header, which way is better, digits, where it is shown); run tables, leaderboards and
+the search's metric check all read it.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 QUANTILES: Tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
-#: metrics reported in tables, in order
-REPORTED_METRICS = ("mean_wQuantileLoss", "MASE", "sMAPE", "ND", "NRMSE")
+Place = Literal["table", "leaderboard", "trial"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported number: its key in the metrics dict, a column header, which way is better
+    (``lower``, ``higher``, or ``nominal``: closest to its nominal level, e.g. a coverage), the digits
+    shown, and where it is shown (``table``: a run's table; ``leaderboard``: compare's columns;
+    ``trial``: recorded on every search trial)."""
+
+    key: str
+    header: str
+    better: Literal["lower", "higher", "nominal"] = "lower"
+    digits: int = 4
+    shown: FrozenSet[Place] = frozenset()
+
+
+_ALL: FrozenSet[Place] = frozenset({"table", "leaderboard", "trial"})
+_BOARD: FrozenSet[Place] = frozenset({"table", "leaderboard"})
+
+#: every metric a run reports (GluonTS aggregate metrics, the added ones, and the run's own figures), in table order
+METRICS: Tuple[Metric, ...] = (
+    Metric("mean_wQuantileLoss", "CRPS", shown=_ALL),
+    Metric("sample_CRPS", "sample CRPS", shown=_ALL),
+    Metric("MASE", "MASE", shown=_ALL),
+    Metric("sMAPE", "sMAPE", shown=_BOARD),
+    Metric("ND", "ND", shown=_BOARD),
+    Metric("NRMSE", "NRMSE", shown=_BOARD),
+    Metric("coverage_50", "cov 50%", better="nominal", shown=_ALL),
+    Metric("coverage_90", "cov 90%", better="nominal", shown=_ALL),
+    Metric("train_seconds", "train s", shown=frozenset({"leaderboard"})),
+    Metric("sample_seconds_per_series", "sample s/series", shown=frozenset({"leaderboard"})),
+    Metric("MAPE", "MAPE"),
+    Metric("MSIS", "MSIS"),
+    Metric("RMSE", "RMSE"),
+    Metric("MSE", "MSE"),
+    Metric("MAE_Coverage", "MAE coverage"),
+    Metric("m_sum_mean_wQuantileLoss", "CRPS-sum"),
+    Metric("predict_seconds", "predict s"),
+    Metric("num_parameters", "parameters", digits=0),
+    Metric("nfe", "NFE", digits=0),
+)
+METRIC_BY_KEY: Dict[str, Metric] = {m.key: m for m in METRICS}
+#: per-quantile GluonTS metrics (``wQuantileLoss[0.5]``, ...), known by their prefix
+METRIC_PREFIXES = ("wQuantileLoss[", "QuantileLoss[", "Coverage[")
+#: what ranks a leaderboard
+RANK_METRIC = "mean_wQuantileLoss"
+
+
+def metrics_shown(place: Place) -> Tuple[Metric, ...]:
+    """The metrics shown in ``place``, in table order."""
+    return tuple(m for m in METRICS if place in m.shown)
+
+
+#: a run's table (``ExperimentResult.table``), in order
+TABLE_METRICS: Tuple[str, ...] = tuple(m.key for m in metrics_shown("table"))
+
+
+def is_known_metric(key: str) -> bool:
+    return key in METRIC_BY_KEY or key.startswith(METRIC_PREFIXES)
+
+
+def default_direction(key: str) -> Literal["minimize", "maximize"]:
+    """The Optuna direction of a metric: ``maximize`` for higher-is-better ones, else ``minimize``."""
+    metric = METRIC_BY_KEY.get(key)
+    return "maximize" if metric is not None and metric.better == "higher" else "minimize"
+
+
+def score(
+    predictor, test: Sequence[dict], num_samples: int = 100, seed: int = 0, target_dim: int = 1, desc="forecasting"
+):
+    """Backtest ``predictor`` on ``test`` and score it: the one scoring path of diffusion models and baselines.
+
+    Returns ``(metrics, forecasts, series, seconds)``: GluonTS's aggregate metrics plus ``coverage_50``,
+    ``coverage_90`` and (univariate) ``sample_CRPS``, the forecasts, the true series, prediction wall time.
+    """
+    metrics, forecasts, series, seconds = backtest(
+        predictor, test, num_samples=num_samples, seed=seed, target_dim=target_dim, desc=desc
+    )
+    metrics.update(interval_coverage(forecasts, series))
+    if target_dim == 1:
+        metrics["sample_CRPS"] = sample_crps(forecasts, series, num_samples=num_samples)
+    return metrics, forecasts, series, seconds
 
 
 def backtest(
