@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 
 import torch
+from common import quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator, with_sampler
 from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
@@ -37,17 +37,10 @@ def main(argv=None):
         freq=data.freq,
         prediction_length=data.prediction_length,
         predict_batch_size=128,
-        trainer_kwargs={
-            "max_epochs": args.epochs,
-            "enable_progress_bar": False,
-            "logger": False,
-            "default_root_dir": tempfile.mkdtemp(),
-        },
+        trainer_kwargs=quiet_trainer(args.epochs, tempfile.mkdtemp()),
         **overrides,
     )
-    start = time.perf_counter()
-    predictor = estimator.train(data.train)
-    train_seconds = time.perf_counter() - start
+    predictor, train_seconds = train_timed(estimator, data.train)
     for name, kwargs in (("dpm", {"num_steps": 10}), ("ddim", {"num_steps": 20})):
         metrics, _, _, seconds = score(
             with_sampler(predictor, name, kwargs), data.test[: args.num_series], num_samples=args.num_samples

@@ -18,11 +18,11 @@ import argparse
 import json
 import logging
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import torch
+from common import quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.core.registry import Registry
@@ -31,6 +31,9 @@ from gluonts_diffusion.experiments.scoring import score
 from gluonts_diffusion.model.resampling import count_parameters
 
 DEFAULT_ARCHITECTURES = ("transformer", "cnn", "rnn", "hybrid", "ensemble")
+
+#: DiffusionEstimator arguments given by the flags of the same name
+BUDGET_FLAGS = ("batch_size", "num_batches_per_epoch", "predict_batch_size", "gradient_checkpointing")
 
 #: ``--model-size tiny``: parameters small enough for a smoke run
 TINY = {
@@ -76,23 +79,16 @@ def _run_one(args, data, architecture, preprocessing, multivariate, work_dir):
         sampler_kwargs={"num_steps": args.sampler_steps},
         target_dim=data.target_dim,
         num_parallel_samples=args.num_samples,
-        batch_size=args.batch_size,
-        num_batches_per_epoch=args.num_batches_per_epoch,
-        predict_batch_size=args.predict_batch_size,
-        gradient_checkpointing=args.gradient_checkpointing,
-        trainer_kwargs={
-            "max_epochs": args.epochs,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "logger": False,
-            "default_root_dir": work_dir,
-            "accelerator": args.accelerator,
+        **{name: getattr(args, name) for name in BUDGET_FLAGS},
+        trainer_kwargs=quiet_trainer(
+            args.epochs,
+            work_dir,
+            enable_model_summary=False,
+            accelerator=args.accelerator,
             **({"precision": args.precision} if args.precision else {}),
-        },
+        ),
     )
-    start = time.perf_counter()
-    predictor = estimator.train(data.train)
-    train_seconds = time.perf_counter() - start
+    predictor, train_seconds = train_timed(estimator, data.train)
     test = data.test
     metrics, _, _, predict_seconds = score(
         predictor, test, num_samples=args.num_samples, seed=args.seed, target_dim=data.target_dim

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
+from common import quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
@@ -62,17 +62,9 @@ def main(argv=None):
         prediction_length=data.prediction_length,
         num_batches_per_epoch=args.num_batches_per_epoch,
         predict_batch_size=414,
-        trainer_kwargs={
-            "max_epochs": args.epochs,
-            "enable_progress_bar": False,
-            "logger": False,
-            "default_root_dir": "/tmp/bench_samplers",
-            "accelerator": args.accelerator,
-        },
+        trainer_kwargs=quiet_trainer(args.epochs, "/tmp/bench_samplers", accelerator=args.accelerator),
     )
-    start = time.perf_counter()
-    predictor = estimator.train(data.train)
-    train_seconds = time.perf_counter() - start
+    predictor, train_seconds = train_timed(estimator, data.train)
     print(
         f"trained on {data.name} in {train_seconds:.0f} s ({args.epochs} epochs x {args.num_batches_per_epoch} batches); "
         f"scoring {len(test)} series x {args.num_samples} samples on {predictor.device}"

@@ -23,11 +23,11 @@ class SearchResult:
     storage: str
     metric: str
     direction: str
-    best_value: Optional[float]
-    best_params: Dict[str, Any]
-    best_config: Optional[Dict[str, Any]]
-    n_complete: int
-    n_failed: int
+    best_value: Optional[float] = None
+    best_params: Dict[str, Any] = field(default_factory=dict)
+    best_config: Optional[Dict[str, Any]] = None
+    n_complete: int = 0
+    n_failed: int = 0
     paths: Dict[str, str] = field(default_factory=dict)
 
 
@@ -147,18 +147,9 @@ def summarize(study, trials: Trials, storage: str, direction: str) -> SearchResu
     all_trials = study.get_trials(deepcopy=False)
     complete = [t for t in all_trials if t.state.name == "COMPLETE"]
     out, name, metric = trials.out, trials.name, trials.metric
-    result = SearchResult(
-        study_name=name,
-        storage=storage,
-        metric=metric,
-        direction=direction,
-        best_value=None,
-        best_params={},
-        best_config=None,
-        n_complete=len(complete),
-        n_failed=sum(t.state.name == "FAIL" for t in all_trials),
-        paths={"trials": str(out / "trials.csv")},
-    )
+    n_failed = sum(t.state.name == "FAIL" for t in all_trials)
+    result = SearchResult(name, storage, metric, direction, n_complete=len(complete), n_failed=n_failed)
+    result.paths["trials"] = str(out / "trials.csv")
     if complete:
         best = study.best_trial
         params = trials.best_params(best)
