@@ -11,8 +11,8 @@ from tiny import tiny_config
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.experiments import leaderboard
-from gluonts_diffusion.experiments.leaderboard import run as leaderboard_run
 from gluonts_diffusion.experiments.forecast import ForecastExperiment
+from gluonts_diffusion.experiments.leaderboard import run as leaderboard_run
 
 TINY = tiny_config()
 
@@ -130,5 +130,11 @@ def test_plan_shares_the_split_and_rejects_unknown_baselines(configs):
     assert all("predict_len" not in s.config["data"] for s in weekly)  # the dataset's own horizon
     assert {s.config["experiment"]["seed"] for s in specs if s.kind == "config"} == {0, 1}
     assert all(s.config["evaluation"]["baselines"] == [] for s in specs if s.kind == "config")
+    assert {(s.model, s.source) for s in specs if s.kind == "config"} == {
+        ("tiny", str(configs[0])),
+        ("broken", str(configs[1])),
+    }
+    naive = [s.config["experiment"] for s in specs if s.kind == "baseline"]
+    assert all(e["type"] == "baseline" and e["params"] == {"baseline": "seasonal_naive"} for e in naive)
     with pytest.raises(ValueError, match="known baselines: seasonal_naive"):
         leaderboard.plan_runs(configs, baselines=["prophet"])

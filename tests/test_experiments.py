@@ -144,15 +144,3 @@ def test_registry_cli(capsys):
     assert "num_steps = 50" in out and "compatibility:" in out
     assert main(["inspect", "sampler", "nosuch"]) == 2
     assert "known sampler components" in capsys.readouterr().err
-
-
-def test_run_cli_validate_only(capsys, tmp_path):
-    from gluonts_diffusion.run import main
-
-    config = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
-    assert main(["--config", str(config), "--validate-only"]) == 0
-    assert "valid" in capsys.readouterr().out
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("data: {dataset: m4_hourly}\ntraining: {num_epochz: 3}\n")
-    assert main(["--config", str(bad), "--validate-only"]) == 2
-    assert "num_epochz" in capsys.readouterr().err
