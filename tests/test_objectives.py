@@ -3,16 +3,17 @@
 With ``x0 ~ N(m, C)`` and ``x_t = alpha x0 + sigma n`` (``n ~ N(0, S)``, ``S`` the noise covariance over
 time, iid over channels), ``E[n | x_t] = sigma S K_t^{-1} (x_t - alpha m)`` with
 ``K_t = alpha^2 C + sigma^2 S``. Whatever it parameterizes, an objective's expected loss must be
-stationary at (and minimised by) this denoiser converted by ``core.prediction.from_eps``.
+stationary at (and minimised by) this denoiser converted by ``core.denoiser.from_eps``.
 """
 
 import math
+from typing import get_args
 
 import pytest
 import torch
 from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
 
-from gluonts_diffusion.core.prediction import PARAMETERIZATIONS, Prediction, from_eps, to_eps
+from gluonts_diffusion.core.denoiser import Denoiser, Parameterization, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t
 
@@ -86,7 +87,7 @@ def relative_slope(objective, data, sde, x0, mask, at, direction="nonlinear", h=
     other denoiser or target biases it.
     """
     values = [
-        losses(objective, data.network(sde, objective.prediction, at + d, direction), x0, mask, sde, data.noise)
+        losses(objective, data.network(sde, objective.parameterization, at + d, direction), x0, mask, sde, data.noise)
         for d in (-h, 0.0, h)
     ]
     slope = (values[2] - values[0]) / (2 * h)
@@ -113,7 +114,7 @@ def check_minimised(name, params, sde, noise):
     # power: half-way to a wrong denoiser the slope is clearly positive
     mean, stderr = mean_and_stderr(relative_slope(objective, data, sde, x0, mask, 0.5))
     assert mean > 4 * stderr
-    base = losses(objective, data.network(sde, objective.prediction), x0, mask, sde, noise)
+    base = losses(objective, data.network(sde, objective.parameterization), x0, mask, sde, noise)
     assert base.shape == (BATCH,) and torch.isfinite(base).all() and (base >= 0).all()
 
 
@@ -138,7 +139,7 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
     x0 = data.sample(64)
     mask = (torch.rand(x0.shape, generator=torch.Generator().manual_seed(2)) > 0.3).to(DTYPE)
     mask[0] = 0  # a fully unobserved row
-    good = data.network(sde, objective.prediction)
+    good = data.network(sde, objective.parameterization)
     bad = lambda x, t: good(x, t) + 5.0 * (1 - mask)  # noqa: E731 - wrong only where unobserved
     torch.testing.assert_close(
         losses(objective, bad, x0, mask, sde, noise), losses(objective, good, x0, mask, sde, noise)
@@ -148,7 +149,7 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
 
 # --------------------------------------------------------------------------- parameterizations
 @pytest.mark.parametrize("sde_name", Registry.list("sde"))
-@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+@pytest.mark.parametrize("parameterization", get_args(Parameterization))
 def test_parameterizations_round_trip(parameterization, sde_name):
     sde = make_sde(sde_name)
     g = torch.Generator().manual_seed(0)
@@ -157,15 +158,15 @@ def test_parameterizations_round_trip(parameterization, sde_name):
     eps = torch.randn(16, LENGTH, CHANNELS, generator=g, dtype=DTYPE)
     out = from_eps(eps, x, t, sde, parameterization)
     torch.testing.assert_close(to_eps(out, x, t, sde, parameterization), eps)
-    # the prediction layer built on that output agrees with the direct formulas
-    prediction = Prediction(lambda x_, t_: out, sde, parameterization)
+    # the denoiser layer built on that output agrees with the direct formulas
+    denoiser = Denoiser(lambda x_, t_: out, sde, parameterization)
     alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
     d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
     x0 = (x - sigma * eps) / alpha
-    torch.testing.assert_close(prediction.eps(x, t), eps)
-    torch.testing.assert_close(prediction.x0(x, t), x0)
-    torch.testing.assert_close(prediction.score(x, t), -eps / sigma)
-    torch.testing.assert_close(prediction.velocity(x, t), d_alpha * x0 + d_sigma * eps)
+    torch.testing.assert_close(denoiser.eps(x, t), eps)
+    torch.testing.assert_close(denoiser.x0(x, t), x0)
+    torch.testing.assert_close(denoiser.score(x, t), -eps / sigma)
+    torch.testing.assert_close(denoiser.velocity(x, t), d_alpha * x0 + d_sigma * eps)
 
 
 def test_flow_matching_target_is_the_path_velocity():
@@ -304,12 +305,12 @@ def test_nll_bound_rejects_bad_num_t():
 
 
 @pytest.mark.parametrize("name,params", OBJECTIVE_CASES)
-def test_prediction_attribute_and_float32(name, params):
+def test_parameterization_attribute_and_float32(name, params):
     objective = Registry.get("objective", name, **params)
-    assert objective.prediction in PARAMETERIZATIONS
+    assert objective.parameterization in get_args(Parameterization)
     sde, noise = make_sde("vpsde"), make_noise("standard")
     data = GaussianData(noise)
     x0 = data.sample(32).float()
-    net = lambda x, t: data.network(sde, objective.prediction)(x.double(), t.double()).float()  # noqa: E731
+    net = lambda x, t: data.network(sde, objective.parameterization)(x.double(), t.double()).float()  # noqa: E731
     out = objective.loss(net, x0, torch.ones_like(x0), sde, noise, torch.Generator().manual_seed(0))
     assert out.shape == (32,) and out.dtype == torch.float32 and torch.isfinite(out).all()

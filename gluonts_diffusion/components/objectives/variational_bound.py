@@ -11,9 +11,9 @@ import torch
 
 from gluonts_diffusion.core.base import BaseObjective
 from gluonts_diffusion.core.registry import Registry
-from gluonts_diffusion.core.tensors import full_t
+from gluonts_diffusion.core.tensors import full_t, time_derivative
 
-from ._common import diffuse, log_snr_derivative, observed_count, sample_time_logsnr, whitened_sq_norm
+from ._common import diffuse, observed_count, sample_time_logsnr, whitened_sq_norm
 
 
 @Registry.register("objective", "variational_bound")
@@ -33,7 +33,6 @@ class VariationalBoundObjective(BaseObjective):
         importance_sampling: draw ``t`` uniform in log-SNR instead of uniform in ``t``.
     """
 
-    prediction = "eps"
     compatibility = "needs an SDE whose log-SNR decreases strictly on [eps, 1]"
 
     def __init__(self, importance_sampling: bool = True) -> None:
@@ -64,7 +63,7 @@ class VariationalBoundObjective(BaseObjective):
         if self.importance_sampling:
             lo, hi = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
             return torch.full_like(t, 0.5 * float(hi - lo))
-        return 0.5 * (1.0 - sde.eps) * (-log_snr_derivative(sde, t))
+        return 0.5 * (1.0 - sde.eps) * (-time_derivative(sde.log_snr, t))
 
     def loss(self, network, x0, mask, sde, noise, generator: Optional[torch.Generator] = None):
         t = self.sample_time(x0.shape[0], sde, generator=generator, device=x0.device, dtype=x0.dtype)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Literal, Optional, Sequence, Tuple, get_args
 
 import torch
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 from ._indicators import difference, ema, forward_fill, rolling_mean, rolling_std
 
-INDICATORS = ("return", "log_return", "ma", "rsi", "macd", "bollinger", "volatility")
+Indicator = Literal["return", "log_return", "ma", "rsi", "macd", "bollinger", "volatility"]
+INDICATORS: Tuple[Indicator, ...] = get_args(Indicator)
 
 
 @Registry.register("preprocessing", "technical")
@@ -50,7 +52,7 @@ class TechnicalPreprocessor(BasePreprocessor):
 
     def __init__(
         self,
-        indicators: Sequence[str] = INDICATORS,
+        indicators: Sequence[Indicator] = INDICATORS,
         ma_windows: Sequence[int] = (5, 20),
         rsi_window: int = 14,
         macd_spans: Sequence[int] = (12, 26, 9),
@@ -58,7 +60,7 @@ class TechnicalPreprocessor(BasePreprocessor):
         bollinger_k: float = 2.0,
         volatility_window: int = 20,
         clip: float = 10.0,
-        scaling: str = "std",
+        scaling: Scaling = "std",
         min_scale: float = 1e-5,
     ) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)

@@ -18,6 +18,7 @@ import torch
 
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.core.tensors import time_derivative
 
 Spec = Union[str, Callable, None]
 
@@ -136,7 +137,6 @@ class CustomSDE(BaseSDE):
         "DPM-Solver) and the variational bound need g > 0 on [eps, 1] (strictly decreasing log-SNR); not "
         "variance preserving in general, so VP-only formulas (alpha^2 + sigma^2 = 1) do not apply"
     )
-    variance_preserving = False
 
     def __init__(
         self,
@@ -267,15 +267,8 @@ class CustomSDE(BaseSDE):
 
     @staticmethod
     def _derivative(fn: Callable, t: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            tt = t.detach().to(device="cpu", dtype=torch.float64).requires_grad_(True)
-            out = _call(fn, tt)
-            if not out.requires_grad:  # a constant
-                return torch.zeros_like(t)
-            (grad,) = torch.autograd.grad(out.sum(), tt, allow_unused=True)
-        if grad is None:
-            return torch.zeros_like(t)
-        return grad.to(device=t.device, dtype=t.dtype)
+        """``d fn/dt`` of a user function, by autograd on float64 CPU times."""
+        return time_derivative(lambda tt: _call(fn, tt), t, dtype=torch.float64, device="cpu")
 
     def _table_var(self, t: torch.Tensor) -> torch.Tensor:
         return _hermite(t, self._tables["var"], self._tables["d_var"]).clamp_min(0)

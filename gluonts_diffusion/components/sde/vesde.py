@@ -33,7 +33,6 @@ class VESDE(BaseSDE):
         "sigma_max dominates its spread; log-SNR solvers (DDIM, DPM-Solver, Heun) apply since the log-SNR "
         "strictly decreases, but components that assume alpha^2 + sigma^2 = 1 (VP-only formulas) do not"
     )
-    variance_preserving = False
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, eps: float = 1e-5) -> None:
         super().__init__(eps=eps)

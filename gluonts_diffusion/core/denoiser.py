@@ -1,8 +1,9 @@
-"""One prediction layer: converts a network's output into eps, x0, score or velocity.
+"""The denoiser layer: converts a network's output into eps, x0, score or velocity.
 
 With ``x_t = alpha x0 + sigma eps`` (eps drawn from the noise, covariance Sigma) and
 ``v = dx_t/dt = alpha' x0 + sigma' eps`` every parameterization determines the others
 (Kingma et al. 2021; Lipman et al. 2023 for the velocity). "score" is ``Sigma grad log p = -eps / sigma``.
+Samplers see the network only through a :class:`Denoiser` (k-diffusion's term, Karras et al. 2022).
 """
 
 from __future__ import annotations
@@ -11,44 +12,50 @@ from typing import Callable, Literal
 
 import torch
 
+from .component import check_choice
+from .sde import BaseSDE
 from .tensors import expand_t
 
+#: what a network outputs
 Parameterization = Literal["eps", "x0", "score", "velocity"]
-PARAMETERIZATIONS = ("eps", "x0", "score", "velocity")
 
 
-def to_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde, parameterization: str) -> torch.Tensor:
-    """Convert a raw output ``out`` at ``(x, t)`` into the noise prediction."""
+def _coefficients(x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str):
+    """``alpha``, ``sigma`` (and for ``velocity`` their time derivatives) broadcast against ``x``."""
+    alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
+    if parameterization != "velocity":
+        return alpha, sigma, None, None
+    return alpha, sigma, expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
+
+
+def to_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
+    """Convert a raw output ``out`` at ``(x, t)`` (batch, length, channels) into the noise prediction."""
+    check_choice("parameterization", parameterization, Parameterization)
     if parameterization == "eps":
         return out
-    alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
+    alpha, sigma, d_alpha, d_sigma = _coefficients(x, t, sde, parameterization)
     if parameterization == "x0":
         return (x - alpha * out) / sigma
     if parameterization == "score":
         return -sigma * out
-    if parameterization == "velocity":
-        d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
-        return (alpha * out - d_alpha * x) / (alpha * d_sigma - sigma * d_alpha)
-    raise ValueError(f"unknown parameterization {parameterization!r}; known: {', '.join(PARAMETERIZATIONS)}")
+    return (alpha * out - d_alpha * x) / (alpha * d_sigma - sigma * d_alpha)
 
 
-def from_eps(eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde, parameterization: str) -> torch.Tensor:
+def from_eps(eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
     """The target a network with ``parameterization`` must output when the true noise is ``eps``."""
+    check_choice("parameterization", parameterization, Parameterization)
     if parameterization == "eps":
         return eps
-    alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
+    alpha, sigma, d_alpha, d_sigma = _coefficients(x, t, sde, parameterization)
     if parameterization == "x0":
         return (x - sigma * eps) / alpha
     if parameterization == "score":
         return -eps / sigma
-    if parameterization == "velocity":
-        d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
-        return d_alpha * (x - sigma * eps) / alpha + d_sigma * eps
-    raise ValueError(f"unknown parameterization {parameterization!r}; known: {', '.join(PARAMETERIZATIONS)}")
+    return d_alpha * (x - sigma * eps) / alpha + d_sigma * eps
 
 
-class Prediction:
-    """A denoiser seen by samplers: ``eps``, ``x0``, ``score`` and ``velocity`` at ``(x, t)``.
+class Denoiser:
+    """A network seen by samplers: ``eps``, ``x0``, ``score`` and ``velocity`` at ``(x, t)``.
 
     Args:
         network: ``network(x, t) -> raw output`` with the conditioning already bound, shapes
@@ -57,9 +64,13 @@ class Prediction:
         parameterization: what ``network`` outputs.
     """
 
-    def __init__(self, network: Callable, sde, parameterization: str = "eps") -> None:
-        if parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"unknown parameterization {parameterization!r}; known: {', '.join(PARAMETERIZATIONS)}")
+    def __init__(
+        self,
+        network: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        sde: BaseSDE,
+        parameterization: Parameterization = "eps",
+    ) -> None:
+        check_choice("parameterization", parameterization, Parameterization)
         self.network = network
         self.sde = sde
         self.parameterization = parameterization
