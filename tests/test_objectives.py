@@ -55,6 +55,7 @@ DIRECTIONS = {
 
 #: parameter sets per objective; an objective registered later is tested with its defaults
 OBJECTIVE_CONFIGS = {
+    "denoising": [dict(parameterization=p) for p in ("eps", "x0", "velocity")],
     "score_matching": [dict(loss_weight=w) for w in ("sigma2", "likelihood", "uniform")],
     "variational_bound": [dict(importance_sampling=True), dict(importance_sampling=False)],
 }
@@ -189,15 +190,37 @@ def test_flow_matching_target_is_the_path_velocity():
     torch.testing.assert_close(flow, factor * mse)
 
 
+def test_flow_matching_is_denoising_with_velocity_parameterization():
+    sde, noise = make_sde("vpsde"), make_noise("standard")
+    data = GaussianData(noise)
+    x0 = data.sample(64)
+    net = data.network(sde, "velocity", delta=0.1)
+    flow, denoising = (
+        Registry.get("objective", "flow_matching"),
+        Registry.get("objective", "denoising", parameterization="velocity"),
+    )
+    assert flow.parameterization == denoising.parameterization == "velocity"
+    torch.testing.assert_close(
+        losses(flow, net, x0, torch.ones_like(x0), sde, noise),
+        losses(denoising, net, x0, torch.ones_like(x0), sde, noise),
+        rtol=0,
+        atol=0,
+    )
+
+
 # --------------------------------------------------------------------------- weightings and the bound
+def perturbed_networks(sde, noise):
+    """256 fully observed rows of Gaussian data, a noise network 0.2 away from the optimum, and its score form."""
+    data = GaussianData(noise)
+    x0 = data.sample(256)
+    net = data.network(sde, "eps", delta=0.2)
+    return x0, torch.ones_like(x0), net, lambda x, t: from_eps(net(x, t), x, t, sde, "score")
+
+
 @pytest.mark.parametrize("noise_name", NOISE_NAMES)
 def test_sigma2_score_matching_is_noise_prediction(noise_name):
     sde, noise = make_sde("vpsde"), make_noise(noise_name)
-    data = GaussianData(noise)
-    x0 = data.sample(256)
-    mask = torch.ones_like(x0)
-    net = data.network(sde, "eps", delta=0.2)
-    score_net = lambda x, t: from_eps(net(x, t), x, t, sde, "score")  # noqa: E731
+    x0, mask, net, score_net = perturbed_networks(sde, noise)
     sm = losses(Registry.get("objective", "score_matching", loss_weight="sigma2"), score_net, x0, mask, sde, noise)
     if noise_name == "standard":  # plain MSE on the noise = the DDPM objective
         torch.testing.assert_close(sm, losses(Registry.get("objective", "denoising"), net, x0, mask, sde, noise))
@@ -221,11 +244,7 @@ def test_likelihood_weighting_is_the_variational_bound(sde_name):
     """Song et al.'s ``g^2`` weighting equals VDM's ``-d log SNR/dt`` weighting (times the time range)."""
     sde = make_sde(sde_name)
     noise = make_noise("correlated") if "correlated" in NOISE_NAMES else make_noise("standard")
-    data = GaussianData(noise)
-    x0 = data.sample(256)
-    mask = torch.ones_like(x0)
-    net = data.network(sde, "eps", delta=0.2)
-    score_net = lambda x, t: from_eps(net(x, t), x, t, sde, "score")  # noqa: E731
+    x0, mask, net, score_net = perturbed_networks(sde, noise)
     sm = losses(Registry.get("objective", "score_matching", loss_weight="likelihood"), score_net, x0, mask, sde, noise)
     vb = losses(Registry.get("objective", "variational_bound", importance_sampling=False), net, x0, mask, sde, noise)
     torch.testing.assert_close(vb, (1 - sde.eps) * sm, rtol=1e-4, atol=1e-8)

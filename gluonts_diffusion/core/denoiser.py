@@ -20,38 +20,32 @@ from .tensors import expand_t
 Parameterization = Literal["eps", "x0", "score", "velocity"]
 
 
-def _coefficients(x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str):
-    """``alpha``, ``sigma`` (and for ``velocity`` their time derivatives) broadcast against ``x``."""
+def _convert(
+    value: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str, to_eps: bool
+) -> torch.Tensor:
+    """``parameterization`` output -> eps (``to_eps``) or eps -> that output; each pair of formulas are inverses."""
+    check_choice("parameterization", parameterization, Parameterization)
+    if parameterization == "eps":
+        return value
     alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
-    if parameterization != "velocity":
-        return alpha, sigma, None, None
-    return alpha, sigma, expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
+    if parameterization == "x0":
+        return (x - alpha * value) / sigma if to_eps else (x - sigma * value) / alpha
+    if parameterization == "score":
+        return -sigma * value if to_eps else -value / sigma
+    d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
+    if to_eps:
+        return (alpha * value - d_alpha * x) / (alpha * d_sigma - sigma * d_alpha)
+    return d_alpha * (x - sigma * value) / alpha + d_sigma * value
 
 
 def to_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
     """Convert a raw output ``out`` at ``(x, t)`` (batch, length, channels) into the noise prediction."""
-    check_choice("parameterization", parameterization, Parameterization)
-    if parameterization == "eps":
-        return out
-    alpha, sigma, d_alpha, d_sigma = _coefficients(x, t, sde, parameterization)
-    if parameterization == "x0":
-        return (x - alpha * out) / sigma
-    if parameterization == "score":
-        return -sigma * out
-    return (alpha * out - d_alpha * x) / (alpha * d_sigma - sigma * d_alpha)
+    return _convert(out, x, t, sde, parameterization, to_eps=True)
 
 
 def from_eps(eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
     """The target a network with ``parameterization`` must output when the true noise is ``eps``."""
-    check_choice("parameterization", parameterization, Parameterization)
-    if parameterization == "eps":
-        return eps
-    alpha, sigma, d_alpha, d_sigma = _coefficients(x, t, sde, parameterization)
-    if parameterization == "x0":
-        return (x - sigma * eps) / alpha
-    if parameterization == "score":
-        return -eps / sigma
-    return d_alpha * (x - sigma * eps) / alpha + d_sigma * eps
+    return _convert(eps, x, t, sde, parameterization, to_eps=False)
 
 
 class Denoiser:

@@ -21,6 +21,9 @@ class BaseSDE(Component, ABC):
     """
 
     def __init__(self, eps: float = 1e-3) -> None:
+        """``eps``: the smallest diffusion time used by training and sampling, in (0, 1)."""
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.eps = float(eps)
 
     @abstractmethod

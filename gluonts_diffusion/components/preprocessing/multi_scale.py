@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 
@@ -30,10 +30,10 @@ class MultiScalePreprocessor(BasePreprocessor):
 
     def __init__(self, scales: Sequence[int] = (1, 7, 30), scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)
-        scales = list(scales) if not isinstance(scales, (int, float)) else [scales]
-        if not scales or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in scales):
-            raise ValueError(f"scales must be a non-empty list of positive integers, got {scales!r}")
-        self.scales: List[int] = [int(s) for s in scales]
+        values: List[Any] = [scales] if isinstance(scales, (int, float)) else list(scales)  # one scale may be a number
+        if not values or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in values):
+            raise ValueError(f"scales must be a non-empty list of positive integers, got {values!r}")
+        self.scales: List[int] = [int(s) for s in values]
 
     def num_context_features(self, channels: int) -> int:
         return len(self.scales) * channels

@@ -64,10 +64,10 @@ class TechnicalPreprocessor(BasePreprocessor):
         min_scale: float = 1e-5,
     ) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)
-        indicators = [indicators] if isinstance(indicators, str) else list(indicators)
-        unknown = [i for i in indicators if i not in INDICATORS]
-        if not indicators or unknown:
-            raise ValueError(f"indicators must be a non-empty subset of {', '.join(INDICATORS)}, got {indicators!r}")
+        chosen: List[str] = [indicators] if isinstance(indicators, str) else list(indicators)
+        unknown = [i for i in chosen if i not in INDICATORS]
+        if not chosen or unknown:
+            raise ValueError(f"indicators must be a non-empty subset of {', '.join(INDICATORS)}, got {chosen!r}")
 
         def positive_int(name, value):
             if isinstance(value, bool) or int(value) != value or int(value) < 1:
@@ -75,7 +75,7 @@ class TechnicalPreprocessor(BasePreprocessor):
             return int(value)
 
         ma_windows = [ma_windows] if isinstance(ma_windows, int) else list(ma_windows)
-        if "ma" in indicators and not ma_windows:
+        if "ma" in chosen and not ma_windows:
             raise ValueError("ma_windows must not be empty when 'ma' is an indicator")
         self.ma_windows: List[int] = [positive_int("ma_windows", w) for w in ma_windows]
         self.rsi_window = positive_int("rsi_window", rsi_window)
@@ -90,7 +90,7 @@ class TechnicalPreprocessor(BasePreprocessor):
             raise ValueError(f"clip must be > 0, got {clip!r}")
         self.bollinger_k = float(bollinger_k)
         self.clip = float(clip)
-        self.indicators: List[str] = indicators
+        self.indicators = chosen
 
     def _count(self, name: str) -> int:
         return {"ma": len(self.ma_windows), "macd": 2}.get(name, 1)

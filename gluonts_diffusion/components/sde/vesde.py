@@ -40,8 +40,6 @@ class VESDE(BaseSDE):
             raise ValueError(f"sigma_min must be a finite number > 0, got {sigma_min}")
         if not (math.isfinite(sigma_max) and sigma_max > sigma_min):
             raise ValueError(f"sigma_max must be finite and > sigma_min={sigma_min}, got {sigma_max}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)
         self._log_ratio = math.log(self.sigma_max / self.sigma_min)
