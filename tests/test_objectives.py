@@ -11,7 +11,7 @@ from typing import get_args
 
 import pytest
 import torch
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
 
 from gluonts_diffusion.core.denoiser import Denoiser, Parameterization, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
@@ -61,14 +61,7 @@ OBJECTIVE_CONFIGS = {
 }
 
 
-def objective_cases():
-    for name in Registry.list("objective"):
-        for params in OBJECTIVE_CONFIGS.get(name, [{}]):
-            label = ",".join(f"{k}={v}" for k, v in params.items())
-            yield pytest.param(name, params, id=f"{name}[{label}]")
-
-
-OBJECTIVE_CASES = list(objective_cases())
+OBJECTIVE_CASES = list(registry_cases("objective", OBJECTIVE_CONFIGS))
 NOISE_NAMES = Registry.list("noise")
 
 

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
 
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.denoiser import Denoiser, from_eps
@@ -102,14 +102,7 @@ DETERMINISTIC_TOL = 5e-3  # exact output law: pure discretization error
 STOCHASTIC_TOL = 0.03  # Monte Carlo with 4000 paths: the estimate alone carries ~5e-3
 
 
-def sampler_cases():
-    for name in Registry.list("sampler"):
-        for params in SAMPLER_CONFIGS.get(name, [{}]):
-            label = ",".join(f"{k}={v}" for k, v in params.items())
-            yield pytest.param(name, params, id=f"{name}[{label}]")
-
-
-SAMPLER_CASES = list(sampler_cases())
+SAMPLER_CASES = list(registry_cases("sampler", SAMPLER_CONFIGS))
 #: for the noise tests: drop the slow first-order deterministic runs, whose noise enters only via the network
 NOISE_CASES = [
     case for case in SAMPLER_CASES if not (case.values[1].get("probability_flow") or case.id == "ddim[num_steps=200]")

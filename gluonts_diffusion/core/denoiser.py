@@ -21,7 +21,12 @@ Parameterization = Literal["eps", "x0", "score", "velocity"]
 
 
 def _convert(
-    value: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str, to_eps: bool
+    value: torch.Tensor,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    sde: BaseSDE,
+    parameterization: Parameterization,
+    to_eps: bool,
 ) -> torch.Tensor:
     """``parameterization`` output -> eps (``to_eps``) or eps -> that output; each pair of formulas are inverses."""
     check_choice("parameterization", parameterization, Parameterization)
@@ -38,12 +43,16 @@ def _convert(
     return d_alpha * (x - sigma * value) / alpha + d_sigma * value
 
 
-def to_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
+def to_eps(
+    out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: Parameterization
+) -> torch.Tensor:
     """Convert a raw output ``out`` at ``(x, t)`` (batch, length, channels) into the noise prediction."""
     return _convert(out, x, t, sde, parameterization, to_eps=True)
 
 
-def from_eps(eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: str) -> torch.Tensor:
+def from_eps(
+    eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: Parameterization
+) -> torch.Tensor:
     """The target a network with ``parameterization`` must output when the true noise is ``eps``."""
     return _convert(eps, x, t, sde, parameterization, to_eps=False)
 
