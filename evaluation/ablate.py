@@ -1,7 +1,7 @@
 """Ablation: train one estimator variant on m4_hourly and score it with two samplers (a script, not a test).
 
-    python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"prediction": "x0"}, "ema_decay": null}'
-    python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"prediction": "x0"}}'
+    python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"parameterization": "x0"}, "ema_decay": null}'
+    python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"parameterization": "x0"}}'
 
 prints one line per sampler: CRPS (mean_wQuantileLoss), MASE, training and prediction seconds.
 """

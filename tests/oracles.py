@@ -25,6 +25,15 @@ def cosine_sigma(t):
 SDE_PARAMS = {"custom": dict(alpha_fn=cosine_alpha, sigma_fn=cosine_sigma)}
 
 
+def registry_cases(kind, configs):
+    """``pytest.param(name, params)`` for every component of ``kind``: each parameter set in ``configs[name]``,
+    or the defaults for a component registered without an entry."""
+    for name in Registry.list(kind):
+        for params in configs.get(name, [{}]):
+            label = ",".join(f"{k}={v}" for k, v in params.items())
+            yield pytest.param(name, params, id=f"{name}[{label}]")
+
+
 def make_sde(name):
     try:
         return Registry.get("sde", name, **SDE_PARAMS.get(name, {}))

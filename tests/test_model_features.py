@@ -12,7 +12,7 @@ from tiny import quiet_trainer
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.components.architectures import _layers
-from gluonts_diffusion.core.prediction import to_eps
+from gluonts_diffusion.core.denoiser import to_eps
 from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.lightning_module import DiffusionLightningModule
 from gluonts_diffusion.model.module import DiffusionModel
@@ -106,7 +106,7 @@ def test_guidance_scale_zero_is_unconditional_and_one_is_conditional():
     x, t = torch.randn(2, *model.diffused_shape), torch.tensor([0.3, 0.8])
     out_c, out_u = arch(x, t, cond), arch(x, t, uncond)
     assert not torch.allclose(out_c, out_u), "the test needs a condition that changes the output"
-    parameterization = model.objective.prediction
+    parameterization = model.objective.parameterization
 
     model.guidance_scale = 0.0
     torch.testing.assert_close(

@@ -3,16 +3,17 @@
 With ``x0 ~ N(m, C)`` and ``x_t = alpha x0 + sigma n`` (``n ~ N(0, S)``, ``S`` the noise covariance over
 time, iid over channels), ``E[n | x_t] = sigma S K_t^{-1} (x_t - alpha m)`` with
 ``K_t = alpha^2 C + sigma^2 S``. Whatever it parameterizes, an objective's expected loss must be
-stationary at (and minimised by) this denoiser converted by ``core.prediction.from_eps``.
+stationary at (and minimised by) this denoiser converted by ``core.denoiser.from_eps``.
 """
 
 import math
+from typing import get_args
 
 import pytest
 import torch
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
 
-from gluonts_diffusion.core.prediction import PARAMETERIZATIONS, Prediction, from_eps, to_eps
+from gluonts_diffusion.core.denoiser import Denoiser, Parameterization, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t
 
@@ -54,19 +55,13 @@ DIRECTIONS = {
 
 #: parameter sets per objective; an objective registered later is tested with its defaults
 OBJECTIVE_CONFIGS = {
+    "denoising": [dict(parameterization=p) for p in ("eps", "x0", "velocity")],
     "score_matching": [dict(loss_weight=w) for w in ("sigma2", "likelihood", "uniform")],
     "variational_bound": [dict(importance_sampling=True), dict(importance_sampling=False)],
 }
 
 
-def objective_cases():
-    for name in Registry.list("objective"):
-        for params in OBJECTIVE_CONFIGS.get(name, [{}]):
-            label = ",".join(f"{k}={v}" for k, v in params.items())
-            yield pytest.param(name, params, id=f"{name}[{label}]")
-
-
-OBJECTIVE_CASES = list(objective_cases())
+OBJECTIVE_CASES = list(registry_cases("objective", OBJECTIVE_CONFIGS))
 NOISE_NAMES = Registry.list("noise")
 
 
@@ -86,7 +81,7 @@ def relative_slope(objective, data, sde, x0, mask, at, direction="nonlinear", h=
     other denoiser or target biases it.
     """
     values = [
-        losses(objective, data.network(sde, objective.prediction, at + d, direction), x0, mask, sde, data.noise)
+        losses(objective, data.network(sde, objective.parameterization, at + d, direction), x0, mask, sde, data.noise)
         for d in (-h, 0.0, h)
     ]
     slope = (values[2] - values[0]) / (2 * h)
@@ -113,7 +108,7 @@ def check_minimised(name, params, sde, noise):
     # power: half-way to a wrong denoiser the slope is clearly positive
     mean, stderr = mean_and_stderr(relative_slope(objective, data, sde, x0, mask, 0.5))
     assert mean > 4 * stderr
-    base = losses(objective, data.network(sde, objective.prediction), x0, mask, sde, noise)
+    base = losses(objective, data.network(sde, objective.parameterization), x0, mask, sde, noise)
     assert base.shape == (BATCH,) and torch.isfinite(base).all() and (base >= 0).all()
 
 
@@ -138,7 +133,7 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
     x0 = data.sample(64)
     mask = (torch.rand(x0.shape, generator=torch.Generator().manual_seed(2)) > 0.3).to(DTYPE)
     mask[0] = 0  # a fully unobserved row
-    good = data.network(sde, objective.prediction)
+    good = data.network(sde, objective.parameterization)
     bad = lambda x, t: good(x, t) + 5.0 * (1 - mask)  # noqa: E731 - wrong only where unobserved
     torch.testing.assert_close(
         losses(objective, bad, x0, mask, sde, noise), losses(objective, good, x0, mask, sde, noise)
@@ -148,7 +143,7 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
 
 # --------------------------------------------------------------------------- parameterizations
 @pytest.mark.parametrize("sde_name", Registry.list("sde"))
-@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+@pytest.mark.parametrize("parameterization", get_args(Parameterization))
 def test_parameterizations_round_trip(parameterization, sde_name):
     sde = make_sde(sde_name)
     g = torch.Generator().manual_seed(0)
@@ -157,15 +152,15 @@ def test_parameterizations_round_trip(parameterization, sde_name):
     eps = torch.randn(16, LENGTH, CHANNELS, generator=g, dtype=DTYPE)
     out = from_eps(eps, x, t, sde, parameterization)
     torch.testing.assert_close(to_eps(out, x, t, sde, parameterization), eps)
-    # the prediction layer built on that output agrees with the direct formulas
-    prediction = Prediction(lambda x_, t_: out, sde, parameterization)
+    # the denoiser layer built on that output agrees with the direct formulas
+    denoiser = Denoiser(lambda x_, t_: out, sde, parameterization)
     alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
     d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
     x0 = (x - sigma * eps) / alpha
-    torch.testing.assert_close(prediction.eps(x, t), eps)
-    torch.testing.assert_close(prediction.x0(x, t), x0)
-    torch.testing.assert_close(prediction.score(x, t), -eps / sigma)
-    torch.testing.assert_close(prediction.velocity(x, t), d_alpha * x0 + d_sigma * eps)
+    torch.testing.assert_close(denoiser.eps(x, t), eps)
+    torch.testing.assert_close(denoiser.x0(x, t), x0)
+    torch.testing.assert_close(denoiser.score(x, t), -eps / sigma)
+    torch.testing.assert_close(denoiser.velocity(x, t), d_alpha * x0 + d_sigma * eps)
 
 
 def test_flow_matching_target_is_the_path_velocity():
@@ -188,15 +183,37 @@ def test_flow_matching_target_is_the_path_velocity():
     torch.testing.assert_close(flow, factor * mse)
 
 
+def test_flow_matching_is_denoising_with_velocity_parameterization():
+    sde, noise = make_sde("vpsde"), make_noise("standard")
+    data = GaussianData(noise)
+    x0 = data.sample(64)
+    net = data.network(sde, "velocity", delta=0.1)
+    flow, denoising = (
+        Registry.get("objective", "flow_matching"),
+        Registry.get("objective", "denoising", parameterization="velocity"),
+    )
+    assert flow.parameterization == denoising.parameterization == "velocity"
+    torch.testing.assert_close(
+        losses(flow, net, x0, torch.ones_like(x0), sde, noise),
+        losses(denoising, net, x0, torch.ones_like(x0), sde, noise),
+        rtol=0,
+        atol=0,
+    )
+
+
 # --------------------------------------------------------------------------- weightings and the bound
+def perturbed_networks(sde, noise):
+    """256 fully observed rows of Gaussian data, a noise network 0.2 away from the optimum, and its score form."""
+    data = GaussianData(noise)
+    x0 = data.sample(256)
+    net = data.network(sde, "eps", delta=0.2)
+    return x0, torch.ones_like(x0), net, lambda x, t: from_eps(net(x, t), x, t, sde, "score")
+
+
 @pytest.mark.parametrize("noise_name", NOISE_NAMES)
 def test_sigma2_score_matching_is_noise_prediction(noise_name):
     sde, noise = make_sde("vpsde"), make_noise(noise_name)
-    data = GaussianData(noise)
-    x0 = data.sample(256)
-    mask = torch.ones_like(x0)
-    net = data.network(sde, "eps", delta=0.2)
-    score_net = lambda x, t: from_eps(net(x, t), x, t, sde, "score")  # noqa: E731
+    x0, mask, net, score_net = perturbed_networks(sde, noise)
     sm = losses(Registry.get("objective", "score_matching", loss_weight="sigma2"), score_net, x0, mask, sde, noise)
     if noise_name == "standard":  # plain MSE on the noise = the DDPM objective
         torch.testing.assert_close(sm, losses(Registry.get("objective", "denoising"), net, x0, mask, sde, noise))
@@ -220,11 +237,7 @@ def test_likelihood_weighting_is_the_variational_bound(sde_name):
     """Song et al.'s ``g^2`` weighting equals VDM's ``-d log SNR/dt`` weighting (times the time range)."""
     sde = make_sde(sde_name)
     noise = make_noise("correlated") if "correlated" in NOISE_NAMES else make_noise("standard")
-    data = GaussianData(noise)
-    x0 = data.sample(256)
-    mask = torch.ones_like(x0)
-    net = data.network(sde, "eps", delta=0.2)
-    score_net = lambda x, t: from_eps(net(x, t), x, t, sde, "score")  # noqa: E731
+    x0, mask, net, score_net = perturbed_networks(sde, noise)
     sm = losses(Registry.get("objective", "score_matching", loss_weight="likelihood"), score_net, x0, mask, sde, noise)
     vb = losses(Registry.get("objective", "variational_bound", importance_sampling=False), net, x0, mask, sde, noise)
     torch.testing.assert_close(vb, (1 - sde.eps) * sm, rtol=1e-4, atol=1e-8)
@@ -304,12 +317,12 @@ def test_nll_bound_rejects_bad_num_t():
 
 
 @pytest.mark.parametrize("name,params", OBJECTIVE_CASES)
-def test_prediction_attribute_and_float32(name, params):
+def test_parameterization_attribute_and_float32(name, params):
     objective = Registry.get("objective", name, **params)
-    assert objective.prediction in PARAMETERIZATIONS
+    assert objective.parameterization in get_args(Parameterization)
     sde, noise = make_sde("vpsde"), make_noise("standard")
     data = GaussianData(noise)
     x0 = data.sample(32).float()
-    net = lambda x, t: data.network(sde, objective.prediction)(x.double(), t.double()).float()  # noqa: E731
+    net = lambda x, t: data.network(sde, objective.parameterization)(x.double(), t.double()).float()  # noqa: E731
     out = objective.loss(net, x0, torch.ones_like(x0), sde, noise, torch.Generator().manual_seed(0))
     assert out.shape == (32,) and out.dtype == torch.float32 and torch.isfinite(out).all()

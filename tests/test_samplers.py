@@ -13,10 +13,10 @@ import math
 
 import pytest
 import torch
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde
+from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
 
 from gluonts_diffusion.core.base import BaseSDE
-from gluonts_diffusion.core.prediction import Prediction, from_eps
+from gluonts_diffusion.core.denoiser import Denoiser, from_eps
 from gluonts_diffusion.core.registry import Registry
 
 
@@ -34,9 +34,9 @@ class LinearPath(BaseSDE):
 class GaussianOracle(GaussianProblem):
     """Gaussian data over ``(LENGTH, CHANNELS)`` with full covariance; exact eps at every t."""
 
-    def prediction(self, sde, parameterization="eps"):
+    def denoiser(self, sde, parameterization="eps"):
         network = lambda x, t: from_eps(self.eps(x, t, sde), x, t, sde, parameterization)  # noqa: E731
-        return Prediction(network, sde, parameterization)
+        return Denoiser(network, sde, parameterization)
 
     def sample(self, n, sde, t, generator):
         mean, cov = self.marginal(sde, t)
@@ -56,7 +56,7 @@ def gaussian_kl(mean1, cov1, mean0, cov0):
 def is_stochastic(sampler, oracle, sde):
     x = oracle.sample(3, sde, 1.0, torch.Generator().manual_seed(0))
     outs = [
-        sampler.sample(oracle.prediction(sde), x.clone(), sde, oracle.noise, torch.Generator().manual_seed(seed))
+        sampler.sample(oracle.denoiser(sde), x.clone(), sde, oracle.noise, torch.Generator().manual_seed(seed))
         for seed in (1, 2)
     ]
     return not torch.equal(outs[0], outs[1])
@@ -65,20 +65,20 @@ def is_stochastic(sampler, oracle, sde):
 def sampler_error(sampler, oracle, sde, mc=4000, seed=1, stochastic=None):
     """(KL of the output law from the exact marginal at eps, network calls per path)."""
     gen = torch.Generator().manual_seed(seed)
-    prediction = oracle.prediction(sde)
+    denoiser = oracle.denoiser(sde)
     mean1, cov1 = oracle.marginal(sde, 1.0)
     mean0, cov0 = oracle.marginal(sde, sde.eps)
     if stochastic is None:
         stochastic = is_stochastic(sampler, oracle, sde)
     if stochastic:
-        out = sampler.sample(prediction, oracle.sample(mc, sde, 1.0, gen), sde, oracle.noise, gen).reshape(mc, DIM)
+        out = sampler.sample(denoiser, oracle.sample(mc, sde, 1.0, gen), sde, oracle.noise, gen).reshape(mc, DIM)
         mean, cov = out.mean(0), torch.cov(out.T)
     else:  # affine map: push the mean and the columns of a square root of the covariance
         start = torch.cat([mean1[None], mean1[None] + torch.linalg.cholesky(cov1).T])
-        out = sampler.sample(prediction, start.reshape(-1, LENGTH, CHANNELS), sde, oracle.noise, gen)
+        out = sampler.sample(denoiser, start.reshape(-1, LENGTH, CHANNELS), sde, oracle.noise, gen)
         out = out.reshape(-1, DIM)
         mean, cov = out[0], (out[1:] - out[0]).T @ (out[1:] - out[0])
-    return gaussian_kl(mean, cov, mean0, cov0), prediction.calls
+    return gaussian_kl(mean, cov, mean0, cov0), denoiser.calls
 
 
 def refusal(sampler, components):
@@ -102,14 +102,7 @@ DETERMINISTIC_TOL = 5e-3  # exact output law: pure discretization error
 STOCHASTIC_TOL = 0.03  # Monte Carlo with 4000 paths: the estimate alone carries ~5e-3
 
 
-def sampler_cases():
-    for name in Registry.list("sampler"):
-        for params in SAMPLER_CONFIGS.get(name, [{}]):
-            label = ",".join(f"{k}={v}" for k, v in params.items())
-            yield pytest.param(name, params, id=f"{name}[{label}]")
-
-
-SAMPLER_CASES = list(sampler_cases())
+SAMPLER_CASES = list(registry_cases("sampler", SAMPLER_CONFIGS))
 #: for the noise tests: drop the slow first-order deterministic runs, whose noise enters only via the network
 NOISE_CASES = [
     case for case in SAMPLER_CASES if not (case.values[1].get("probability_flow") or case.id == "ddim[num_steps=200]")
@@ -214,7 +207,7 @@ def test_heun_is_second_order():
 
 # --------------------------------------------------------------------------- identities
 @pytest.mark.parametrize("sde_name", Registry.list("sde"))
-@pytest.mark.parametrize("time_grid", ["uniform", "quadratic", "logsnr"])
+@pytest.mark.parametrize("time_grid", Registry.list("time_grid"))
 @pytest.mark.parametrize("algorithm", ["dpmsolver", "dpmsolver++"])
 def test_ddim_equals_first_order_dpm_solver(sde_name, time_grid, algorithm):
     sde = make_sde(sde_name)
@@ -225,8 +218,8 @@ def test_ddim_equals_first_order_dpm_solver(sde_name, time_grid, algorithm):
     if refusal(dpm, {"sde": sde, "noise": noise}):
         pytest.skip(refusal(dpm, {"sde": sde, "noise": noise}))
     x = oracle.sample(64, sde, 1.0, torch.Generator().manual_seed(0))
-    a = ddim.sample(oracle.prediction(sde), x.clone(), sde, noise)
-    b = dpm.sample(oracle.prediction(sde), x.clone(), sde, noise)
+    a = ddim.sample(oracle.denoiser(sde), x.clone(), sde, noise)
+    b = dpm.sample(oracle.denoiser(sde), x.clone(), sde, noise)
     scale = float(a.abs().max())
     assert float((a - b).abs().max()) < 1e-6 * max(1.0, scale)
 
@@ -240,8 +233,8 @@ def test_heun_single_step_is_ddim():
     heun = Registry.get("sampler", "heun", num_steps=1)
     ddim = Registry.get("sampler", "ddim", num_steps=1, time_grid="logsnr")
     torch.testing.assert_close(
-        heun.sample(oracle.prediction(sde), x.clone(), sde, noise),
-        ddim.sample(oracle.prediction(sde), x.clone(), sde, noise),
+        heun.sample(oracle.denoiser(sde), x.clone(), sde, noise),
+        ddim.sample(oracle.denoiser(sde), x.clone(), sde, noise),
     )
 
 
@@ -255,11 +248,11 @@ def test_nfe_and_reproducibility(name, params):
     sampler = Registry.get("sampler", name, **params)
     outs = []
     for _ in range(2):
-        prediction = oracle.prediction(sde)
+        denoiser = oracle.denoiser(sde)
         out = sampler(
-            prediction, (5, LENGTH, CHANNELS), sde, noise, generator=torch.Generator().manual_seed(4), dtype=DTYPE
+            denoiser, (5, LENGTH, CHANNELS), sde, noise, generator=torch.Generator().manual_seed(4), dtype=DTYPE
         )
-        assert prediction.calls == sampler.nfe
+        assert denoiser.calls == sampler.nfe
         assert out.shape == (5, LENGTH, CHANNELS) and torch.isfinite(out).all()
         outs.append(out)
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
@@ -271,20 +264,20 @@ def test_float32(name, params):
     oracle = GaussianOracle(make_noise("standard"))
     sampler = Registry.get("sampler", name, **{**params, "num_steps": 20})
     network = lambda x, t: oracle.eps(x.double(), t.double(), sde).to(x.dtype)  # noqa: E731
-    out = sampler(Prediction(network, sde), (8, LENGTH, CHANNELS), sde, oracle.noise, torch.Generator().manual_seed(0))
+    out = sampler(Denoiser(network, sde), (8, LENGTH, CHANNELS), sde, oracle.noise, torch.Generator().manual_seed(0))
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("parameterization", ["eps", "x0", "score", "velocity"])
 def test_samplers_agree_across_parameterizations(parameterization):
-    """A network trained for any parameterization gives the same samples through the prediction layer."""
+    """A network trained for any parameterization gives the same samples through the denoiser layer."""
     sde = make_sde("vpsde")
     noise = make_noise("standard")
     oracle = GaussianOracle(noise)
     x = oracle.sample(32, sde, 1.0, torch.Generator().manual_seed(0))
     sampler = Registry.get("sampler", "dpm", num_steps=15, order=3)
-    reference = sampler.sample(oracle.prediction(sde, "eps"), x.clone(), sde, noise)
-    out = sampler.sample(oracle.prediction(sde, parameterization), x.clone(), sde, noise)
+    reference = sampler.sample(oracle.denoiser(sde, "eps"), x.clone(), sde, noise)
+    out = sampler.sample(oracle.denoiser(sde, parameterization), x.clone(), sde, noise)
     torch.testing.assert_close(out, reference, rtol=1e-7, atol=1e-7)
 
 
@@ -333,7 +326,7 @@ def test_sampling_from_the_prior_recovers_the_data():
     oracle = GaussianOracle(make_noise("standard"))
     sampler = Registry.get("sampler", "dpm", num_steps=30, order=3)
     out = sampler(
-        oracle.prediction(sde),
+        oracle.denoiser(sde),
         (4000, LENGTH, CHANNELS),
         sde,
         oracle.noise,

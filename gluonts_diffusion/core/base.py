@@ -1,4 +1,4 @@
-"""Abstract interfaces of the six component kinds.
+"""Abstract interfaces of the component kinds: the six a config names, and the samplers' time grids.
 
 Conventions shared by all of them (see README "Conventions"):
 
@@ -9,7 +9,7 @@ Conventions shared by all of them (see README "Conventions"):
 * "score" always means the noise-preconditioned score ``Sigma @ grad log p_t(x)``, so that
   samplers never have to invert ``Sigma`` (for iid noise it is the plain score).
 
-Each base class lives in its own module; this one gathers them and declares the six registry kinds.
+Each base class lives in its own module; this one gathers them and declares the registry kinds.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .preprocessor import BasePreprocessor
 from .registry import Registry
 from .sampler import BaseSampler
 from .sde import BaseSDE
+from .time_grid import BaseTimeGrid
 
 for _kind, _base in {
     "preprocessing": BasePreprocessor,
@@ -30,6 +31,7 @@ for _kind, _base in {
     "sde": BaseSDE,
     "objective": BaseObjective,
     "sampler": BaseSampler,
+    "time_grid": BaseTimeGrid,
 }.items():
     Registry.add_kind(_kind, _base)
 
@@ -44,5 +46,6 @@ __all__ = [
     "BasePreprocessor",
     "BaseSampler",
     "BaseSDE",
+    "BaseTimeGrid",
     "Component",
 ]

@@ -1,8 +1,8 @@
-"""The mixin every component derives from: compatibility notes and checks."""
+"""The mixin every component derives from: compatibility notes and checks; validation of closed choices."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, get_args
 
 
 class Component:
@@ -15,3 +15,10 @@ class Component:
     def check_compatibility(self, components: Dict[str, Any]) -> Optional[str]:
         """Return why this component cannot run together with ``components`` (kind -> instance), else None."""
         return None
+
+
+def check_choice(name: str, value: Any, choices: Any) -> None:
+    """Raise ``ValueError`` naming the options unless ``value`` is one of the ``Literal[...]`` type ``choices``."""
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")

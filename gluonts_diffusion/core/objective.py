@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 
 from .component import Component
+from .denoiser import Parameterization
 from .noise import BaseNoise
 from .sde import BaseSDE
 
@@ -15,11 +16,11 @@ from .sde import BaseSDE
 class BaseObjective(Component, ABC):
     """A training loss for the denoiser.
 
-    ``prediction`` names what the network outputs (``eps``, ``x0``, ``score`` or ``velocity``); the
-    :class:`~gluonts_diffusion.core.prediction.Prediction` layer converts it for the samplers.
+    ``parameterization`` names what the network outputs (``eps``, ``x0``, ``score`` or ``velocity``); the
+    :class:`~gluonts_diffusion.core.denoiser.Denoiser` layer converts it for the samplers.
     """
 
-    prediction: str = "eps"
+    parameterization: Parameterization = "eps"
 
     def sample_time(self, batch: int, sde: BaseSDE, generator=None, device=None, dtype=None) -> torch.Tensor:
         """Training times ``(batch,)``, uniform on ``[sde.eps, 1]`` by default."""

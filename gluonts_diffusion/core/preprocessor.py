@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Literal, Optional, Tuple
 
 import torch
 from torch import nn
 
-from .component import Component
+from .component import Component, check_choice
+
+#: how a series is normalized before encoding
+Scaling = Literal["std", "mean", "none"]
 
 
 class BasePreprocessor(Component, nn.Module):
@@ -20,10 +23,9 @@ class BasePreprocessor(Component, nn.Module):
     state tensors ``(batch, 1, channels)``.
     """
 
-    def __init__(self, scaling: str = "std", min_scale: float = 1e-5) -> None:
+    def __init__(self, scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         nn.Module.__init__(self)
-        if scaling not in ("std", "mean", "none"):
-            raise ValueError(f"scaling must be 'std', 'mean' or 'none', got {scaling!r}")
+        check_choice("scaling", scaling, Scaling)
         self.scaling = scaling
         self.min_scale = float(min_scale)
 

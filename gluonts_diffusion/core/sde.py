@@ -9,7 +9,7 @@ import torch
 
 from .component import Component
 from .noise import BaseNoise
-from .tensors import expand_t
+from .tensors import expand_t, time_derivative
 
 
 class BaseSDE(Component, ABC):
@@ -20,10 +20,10 @@ class BaseSDE(Component, ABC):
     overridden with closed forms. All take and return ``(batch,)`` tensors.
     """
 
-    #: linear-Gaussian path with a closed-form (or numerically exact) marginal
-    has_marginal: bool = True
-
     def __init__(self, eps: float = 1e-3) -> None:
+        """``eps``: the smallest diffusion time used by training and sampling, in (0, 1)."""
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.eps = float(eps)
 
     @abstractmethod
@@ -34,17 +34,13 @@ class BaseSDE(Component, ABC):
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         """Std coefficient: ``Cov[x_t | x_0] = sigma(t)^2 Sigma``."""
 
-    def _time_derivative(self, fn, t: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            tt = t.detach().clone().requires_grad_(True)
-            (grad,) = torch.autograd.grad(fn(tt).sum(), tt)
-        return grad.detach()
-
     def d_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return self._time_derivative(self.alpha, t)
+        """``d alpha / dt`` (by autograd unless overridden with a closed form)."""
+        return time_derivative(self.alpha, t)
 
     def d_sigma(self, t: torch.Tensor) -> torch.Tensor:
-        return self._time_derivative(self.sigma, t)
+        """``d sigma / dt`` (by autograd unless overridden with a closed form)."""
+        return time_derivative(self.sigma, t)
 
     def drift_coef(self, t: torch.Tensor) -> torch.Tensor:
         """``f(t)``: the drift is ``f(t) x``."""

@@ -65,7 +65,7 @@ def export_model(predictor, path: Union[str, Path]) -> Path:
     program.save(str(folder / "denoiser.onnx"))
     meta = {
         "inputs": {name: list(tensor.shape[1:]) for name, tensor in inputs.items()},
-        "parameterization": model.objective.prediction,
+        "parameterization": model.objective.parameterization,
         "components": net.hparams["model_kwargs"]["components"],
     }
     (folder / "denoiser.json").write_text(json.dumps(meta, indent=1))

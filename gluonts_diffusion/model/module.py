@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from gluonts_diffusion.core.prediction import Prediction
+from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.registry import Registry
 
 from .components import build_components, check_compatible
@@ -283,7 +283,7 @@ class DiffusionModel(nn.Module):
         return self.architecture.set_weights_from_losses(losses, method=method)
 
     # ------------------------------------------------------------------ sampling
-    def prediction(self, cond: Any, uncond: Any = None) -> Prediction:
+    def prediction(self, cond: Any, uncond: Any = None) -> Denoiser:
         """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given:
         ``out_u + w (out_c - out_u)``; ``w = 0`` evaluates only the unconditional network and ``w = 1``
         only the conditional one (exactly)."""
@@ -298,7 +298,7 @@ class DiffusionModel(nn.Module):
             out_u = self.denoise(x, t, uncond)
             return out_u + w * (out_c - out_u)
 
-        return Prediction(network, self.sde, self.objective.prediction)
+        return Denoiser(network, self.sde, self.objective.parameterization)
 
     def forward(
         self,

@@ -25,7 +25,7 @@ CASES = {
     "cnn_x0_dpm": {
         "architecture": "cnn",
         "architecture_kwargs": {"residual_channels": 8, "num_layers": 2, "hidden_size": 8},
-        "objective_kwargs": {"prediction": "x0"},
+        "objective_kwargs": {"parameterization": "x0"},
         "sampler": "dpm",
         "sampler_kwargs": {"num_steps": 4},
     },

@@ -7,12 +7,16 @@ Also holds :class:`CovarianceNoise`, the shared machinery of noises given by a c
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Literal, Optional, Sequence, Tuple
 
 import torch
 
 from gluonts_diffusion.core.base import BaseNoise
+from gluonts_diffusion.core.component import check_choice
 from gluonts_diffusion.core.registry import Registry
+
+#: covariance kernels over the time axis
+Kernel = Literal["ou", "rbf"]
 
 
 class CovarianceNoise(BaseNoise):
@@ -96,10 +100,9 @@ class CorrelatedNoise(CovarianceNoise):
         "the correlation is between its coefficients"
     )
 
-    def __init__(self, kernel: str = "ou", length_scale: float = 3.0, jitter: float = 1e-4) -> None:
+    def __init__(self, kernel: Kernel = "ou", length_scale: float = 3.0, jitter: float = 1e-4) -> None:
         super().__init__()
-        if kernel not in ("ou", "rbf"):
-            raise ValueError(f"kernel must be 'ou' or 'rbf', got {kernel!r}")
+        check_choice("kernel", kernel, Kernel)
         if isinstance(length_scale, bool) or not (
             isinstance(length_scale, (int, float)) and math.isfinite(length_scale) and length_scale > 0
         ):

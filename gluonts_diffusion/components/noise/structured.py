@@ -4,14 +4,16 @@ harmonics or band-limited noise), in the spirit of the stochastic-process noise 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 
+from gluonts_diffusion.core.component import check_choice
 from gluonts_diffusion.core.registry import Registry
 
 from .correlated import CovarianceNoise
 
-PATTERNS = ("seasonal", "periodic", "band")
+Pattern = Literal["seasonal", "periodic", "band"]
 
 
 def _is_int(value) -> bool:
@@ -49,7 +51,7 @@ class StructuredNoise(CovarianceNoise):
 
     def __init__(
         self,
-        pattern: str = "seasonal",
+        pattern: Pattern = "seasonal",
         period: int = 7,
         strength: float = 0.5,
         harmonics: int = 1,
@@ -57,8 +59,7 @@ class StructuredNoise(CovarianceNoise):
         high_freq: float = 0.1,
     ) -> None:
         super().__init__()
-        if pattern not in PATTERNS:
-            raise ValueError(f"pattern must be one of {', '.join(map(repr, PATTERNS))}, got {pattern!r}")
+        check_choice("pattern", pattern, Pattern)
         if not (_is_int(period) and period >= 2):
             raise ValueError(f"period must be an integer >= 2, got {period!r}")
         if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and 0 <= strength < 1):

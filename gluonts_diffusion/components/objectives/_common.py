@@ -38,14 +38,6 @@ def whitened_sq_norm(residual: torch.Tensor, mask: Optional[torch.Tensor], noise
     return noise.whiten(residual).pow(2).flatten(1).sum(1)
 
 
-def log_snr_derivative(sde: BaseSDE, t: torch.Tensor) -> torch.Tensor:
-    """``d/dt log(alpha^2 / sigma^2)`` (negative) via autograd on :meth:`BaseSDE.log_snr`."""
-    with torch.enable_grad():
-        tt = t.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(sde.log_snr(tt).sum(), tt)
-    return grad.detach()
-
-
 def sample_time_logsnr(batch: int, sde: BaseSDE, generator=None, device=None, dtype=None) -> torch.Tensor:
     """Times whose log-SNR is uniform between ``log_snr(1)`` and ``log_snr(eps)`` -> (batch,).
 

@@ -1,16 +1,17 @@
 """``score_matching``: denoising score matching (Vincent, 2011; Song et al., 2021) with a choice of weighting."""
 
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 
 from gluonts_diffusion.core.base import BaseObjective
+from gluonts_diffusion.core.component import check_choice
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t
 
 from ._common import diffuse, observed_count, whitened_sq_norm
 
-LOSS_WEIGHTS = ("uniform", "likelihood", "sigma2")
+LossWeight = Literal["uniform", "likelihood", "sigma2"]
 
 
 @Registry.register("objective", "score_matching")
@@ -29,12 +30,11 @@ class ScoreMatchingObjective(BaseObjective):
             (``w = 1``; the loss scale grows like ``1 / sigma^2`` near the data).
     """
 
-    prediction = "score"
+    parameterization = "score"
     compatibility = "works with every other component (the network must output the score)"
 
-    def __init__(self, loss_weight: str = "sigma2") -> None:
-        if loss_weight not in LOSS_WEIGHTS:
-            raise ValueError(f"loss_weight must be one of {', '.join(LOSS_WEIGHTS)}, got {loss_weight!r}")
+    def __init__(self, loss_weight: LossWeight = "sigma2") -> None:
+        check_choice("loss_weight", loss_weight, LossWeight)
         self.loss_weight = loss_weight
 
     def weight(self, t: torch.Tensor, sde) -> torch.Tensor:

@@ -5,15 +5,15 @@ training of score-based diffusion models".
 """
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
-from gluonts_diffusion.core.base import BaseObjective
+from gluonts_diffusion.core.base import BaseNoise, BaseObjective, BaseSDE
 from gluonts_diffusion.core.registry import Registry
-from gluonts_diffusion.core.tensors import full_t
+from gluonts_diffusion.core.tensors import full_t, time_derivative
 
-from ._common import diffuse, log_snr_derivative, observed_count, sample_time_logsnr, whitened_sq_norm
+from ._common import diffuse, observed_count, sample_time_logsnr, whitened_sq_norm
 
 
 @Registry.register("objective", "variational_bound")
@@ -33,7 +33,6 @@ class VariationalBoundObjective(BaseObjective):
         importance_sampling: draw ``t`` uniform in log-SNR instead of uniform in ``t``.
     """
 
-    prediction = "eps"
     compatibility = "needs an SDE whose log-SNR decreases strictly on [eps, 1]"
 
     def __init__(self, importance_sampling: bool = True) -> None:
@@ -64,7 +63,7 @@ class VariationalBoundObjective(BaseObjective):
         if self.importance_sampling:
             lo, hi = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
             return torch.full_like(t, 0.5 * float(hi - lo))
-        return 0.5 * (1.0 - sde.eps) * (-log_snr_derivative(sde, t))
+        return 0.5 * (1.0 - sde.eps) * (-time_derivative(sde.log_snr, t))
 
     def loss(self, network, x0, mask, sde, noise, generator: Optional[torch.Generator] = None):
         t = self.sample_time(x0.shape[0], sde, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -103,38 +102,56 @@ class VariationalBoundObjective(BaseObjective):
             raise ValueError(f"num_t must be >= 1, got {num_t}")
         if mask is None:
             mask = torch.ones_like(x0)
-        dtype, batch = x0.dtype, x0.shape[0]
-        count = observed_count(mask, dtype)
-        length = x0.shape[1]
-        # (length, length), or (batch, length, length) for a data-dependent noise bound to a batch
-        chol = torch.linalg.cholesky(noise.covariance(length).to(torch.float64))
-        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-        logdet_per_point = (logdet / length).to(device=x0.device, dtype=dtype)
-
-        def coef(t: float):
-            tt = torch.tensor([t], dtype=torch.float64)
-            return float(sde.alpha(tt)), float(sde.sigma(tt))
-
-        # reconstruction at t = eps: E || whiten(sigma n / alpha) ||^2 / (sigma / alpha)^2 = n_obs
-        a0, s0 = coef(sde.eps)
-        recon = 0.5 * count * (1.0 + math.log(2 * math.pi * (s0 / a0) ** 2) + logdet_per_point)  # (batch,) or scalar
-
-        # prior KL at t = 1
-        a1, s1 = coef(1.0)
-        sp = sde.prior_std()
-        ratio = (s1 / sp) ** 2
-        mean_sq = whitened_sq_norm(a1 * x0, mask, noise) / sp**2
-        prior = 0.5 * (count * (ratio - 1.0 - math.log(ratio)) + mean_sq)
-
-        # diffusion term: midpoint rule in log-SNR
-        lo, hi = (float(v) for v in sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64)))
-        num_t = int(num_t)
-        lams = lo + (hi - lo) * (torch.arange(num_t, dtype=torch.float64) + 0.5) / num_t
-        ts = sde.t_from_log_snr(lams)
-        diffusion = torch.zeros(batch, dtype=dtype, device=x0.device)
-        for t_k in ts:
-            t = full_t(float(t_k), batch, x0)
-            x_t, n = diffuse(x0, t, sde, noise, generator)
-            diffusion = diffusion + whitened_sq_norm(network(x_t, t) - n, mask, noise)
-        diffusion = 0.5 * (hi - lo) / num_t * diffusion
+        count = observed_count(mask, x0.dtype)
+        recon = _reconstruction_term(x0, count, sde, noise)
+        prior = _prior_term(x0, mask, count, sde, noise)
+        diffusion = _diffusion_term(network, x0, mask, sde, noise, int(num_t), generator)
         return (recon + diffusion + prior) / count
+
+
+def _coefficients(sde: BaseSDE, t: float) -> Tuple[float, float]:
+    """``alpha(t)``, ``sigma(t)`` at one time, as floats."""
+    tt = torch.tensor([t], dtype=torch.float64)
+    return float(sde.alpha(tt)), float(sde.sigma(tt))
+
+
+def _reconstruction_term(x0: torch.Tensor, count: torch.Tensor, sde: BaseSDE, noise: BaseNoise) -> torch.Tensor:
+    """Expected ``-log N(x0; x_eps / alpha, (sigma / alpha)^2 Sigma)`` at ``t = eps`` (closed form) -> (batch,).
+
+    ``E || whiten(sigma n / alpha) ||^2 / (sigma / alpha)^2 = n_obs``; ``log det Sigma`` is charged per
+    observed point as its per-time-step average.
+    """
+    length = x0.shape[1]
+    # (length, length), or (batch, length, length) for a data-dependent noise bound to a batch
+    chol = torch.linalg.cholesky(noise.covariance(length).to(torch.float64))
+    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    logdet_per_point = (logdet / length).to(device=x0.device, dtype=x0.dtype)
+    a0, s0 = _coefficients(sde, sde.eps)
+    return 0.5 * count * (1.0 + math.log(2 * math.pi * (s0 / a0) ** 2) + logdet_per_point)
+
+
+def _prior_term(
+    x0: torch.Tensor, mask: torch.Tensor, count: torch.Tensor, sde: BaseSDE, noise: BaseNoise
+) -> torch.Tensor:
+    """Closed-form KL between ``N(alpha_1 x0, sigma_1^2 Sigma)`` and the prior ``N(0, prior_std^2 Sigma)`` -> (batch,)."""
+    a1, s1 = _coefficients(sde, 1.0)
+    sp = sde.prior_std()
+    ratio = (s1 / sp) ** 2
+    mean_sq = whitened_sq_norm(a1 * x0, mask, noise) / sp**2
+    return 0.5 * (count * (ratio - 1.0 - math.log(ratio)) + mean_sq)
+
+
+def _diffusion_term(
+    network, x0: torch.Tensor, mask: torch.Tensor, sde: BaseSDE, noise: BaseNoise, num_t: int, generator
+) -> torch.Tensor:
+    """The integral of the loss's integrand by the midpoint rule on ``num_t`` points uniform in log-SNR -> (batch,)."""
+    lo, hi = (float(v) for v in sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64)))
+    lams = lo + (hi - lo) * (torch.arange(num_t, dtype=torch.float64) + 0.5) / num_t
+    ts = sde.t_from_log_snr(lams)
+    batch = x0.shape[0]
+    diffusion = torch.zeros(batch, dtype=x0.dtype, device=x0.device)
+    for t_k in ts:
+        t = full_t(float(t_k), batch, x0)
+        x_t, n = diffuse(x0, t, sde, noise, generator)
+        diffusion = diffusion + whitened_sq_norm(network(x_t, t) - n, mask, noise)
+    return 0.5 * (hi - lo) / num_t * diffusion

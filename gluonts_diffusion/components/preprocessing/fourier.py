@@ -8,6 +8,7 @@ from typing import Tuple
 import torch
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 
@@ -30,7 +31,7 @@ class FourierPreprocessor(BasePreprocessor):
         scaling, min_scale: per-series normalization, see ``raw``.
     """
 
-    def __init__(self, scaling: str = "std", min_scale: float = 1e-5) -> None:
+    def __init__(self, scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)
 
     @staticmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 from ._indicators import rolling_mean
@@ -27,12 +28,12 @@ class MultiScalePreprocessor(BasePreprocessor):
         scaling, min_scale: per-series normalization, see ``raw``.
     """
 
-    def __init__(self, scales: Sequence[int] = (1, 7, 30), scaling: str = "std", min_scale: float = 1e-5) -> None:
+    def __init__(self, scales: Sequence[int] = (1, 7, 30), scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)
-        scales = list(scales) if not isinstance(scales, (int, float)) else [scales]
-        if not scales or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in scales):
-            raise ValueError(f"scales must be a non-empty list of positive integers, got {scales!r}")
-        self.scales: List[int] = [int(s) for s in scales]
+        values: List[Any] = [scales] if isinstance(scales, (int, float)) else list(scales)  # one scale may be a number
+        if not values or any(isinstance(s, bool) or int(s) != s or int(s) < 1 for s in values):
+            raise ValueError(f"scales must be a non-empty list of positive integers, got {values!r}")
+        self.scales: List[int] = [int(s) for s in values]
 
     def num_context_features(self, channels: int) -> int:
         return len(self.scales) * channels

@@ -1,6 +1,7 @@
 """``raw``: per-series normalization only; the model diffuses the normalized target window."""
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 
@@ -14,5 +15,5 @@ class RawPreprocessor(BasePreprocessor):
         min_scale: scales below this fall back to the series level, then to 1.
     """
 
-    def __init__(self, scaling: str = "std", min_scale: float = 1e-5) -> None:
+    def __init__(self, scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)

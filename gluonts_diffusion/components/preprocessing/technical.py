@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Literal, Optional, Sequence, Tuple, get_args
 
 import torch
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 from ._indicators import difference, ema, forward_fill, rolling_mean, rolling_std
 
-INDICATORS = ("return", "log_return", "ma", "rsi", "macd", "bollinger", "volatility")
+Indicator = Literal["return", "log_return", "ma", "rsi", "macd", "bollinger", "volatility"]
+INDICATORS: Tuple[Indicator, ...] = get_args(Indicator)
 
 
 @Registry.register("preprocessing", "technical")
@@ -50,7 +52,7 @@ class TechnicalPreprocessor(BasePreprocessor):
 
     def __init__(
         self,
-        indicators: Sequence[str] = INDICATORS,
+        indicators: Sequence[Indicator] = INDICATORS,
         ma_windows: Sequence[int] = (5, 20),
         rsi_window: int = 14,
         macd_spans: Sequence[int] = (12, 26, 9),
@@ -58,14 +60,14 @@ class TechnicalPreprocessor(BasePreprocessor):
         bollinger_k: float = 2.0,
         volatility_window: int = 20,
         clip: float = 10.0,
-        scaling: str = "std",
+        scaling: Scaling = "std",
         min_scale: float = 1e-5,
     ) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)
-        indicators = [indicators] if isinstance(indicators, str) else list(indicators)
-        unknown = [i for i in indicators if i not in INDICATORS]
-        if not indicators or unknown:
-            raise ValueError(f"indicators must be a non-empty subset of {', '.join(INDICATORS)}, got {indicators!r}")
+        chosen: List[str] = [indicators] if isinstance(indicators, str) else list(indicators)
+        unknown = [i for i in chosen if i not in INDICATORS]
+        if not chosen or unknown:
+            raise ValueError(f"indicators must be a non-empty subset of {', '.join(INDICATORS)}, got {chosen!r}")
 
         def positive_int(name, value):
             if isinstance(value, bool) or int(value) != value or int(value) < 1:
@@ -73,7 +75,7 @@ class TechnicalPreprocessor(BasePreprocessor):
             return int(value)
 
         ma_windows = [ma_windows] if isinstance(ma_windows, int) else list(ma_windows)
-        if "ma" in indicators and not ma_windows:
+        if "ma" in chosen and not ma_windows:
             raise ValueError("ma_windows must not be empty when 'ma' is an indicator")
         self.ma_windows: List[int] = [positive_int("ma_windows", w) for w in ma_windows]
         self.rsi_window = positive_int("rsi_window", rsi_window)
@@ -88,7 +90,7 @@ class TechnicalPreprocessor(BasePreprocessor):
             raise ValueError(f"clip must be > 0, got {clip!r}")
         self.bollinger_k = float(bollinger_k)
         self.clip = float(clip)
-        self.indicators: List[str] = indicators
+        self.indicators = chosen
 
     def _count(self, name: str) -> int:
         return {"ma": len(self.ma_windows), "macd": 2}.get(name, 1)

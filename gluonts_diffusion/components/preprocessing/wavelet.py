@@ -10,6 +10,7 @@ import pywt
 import torch
 
 from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.preprocessor import Scaling
 from gluonts_diffusion.core.registry import Registry
 
 
@@ -52,7 +53,7 @@ class WaveletPreprocessor(BasePreprocessor):
         wavelet: str = "db4",
         level: int = 3,
         mode: str = "periodization",
-        scaling: str = "std",
+        scaling: Scaling = "std",
         min_scale: float = 1e-5,
     ) -> None:
         super().__init__(scaling=scaling, min_scale=min_scale)

@@ -2,15 +2,14 @@
 
 import torch
 
-from gluonts_diffusion.core.base import BaseSampler
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t, full_t
 
-from ._paths import check_log_snr_path
+from ._paths import LogSNRPathSampler
 
 
 @Registry.register("sampler", "ddim")
-class DDIMSampler(BaseSampler):
+class DDIMSampler(LogSNRPathSampler):
     """DDIM steps ``x_s = alpha_s x0_hat + sqrt(sigma_s^2 - c^2) eps_hat + c n``.
 
     ``c = eta * sigma_s * sqrt(1 - (alpha_t sigma_s / (alpha_s sigma_t))^2)``: ``eta = 0`` is the
@@ -19,10 +18,8 @@ class DDIMSampler(BaseSampler):
     Args:
         num_steps: network evaluations per sample path.
         eta: stochasticity, in [0, 1].
-        time_grid: ``uniform``, ``quadratic`` or ``logsnr``.
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
     """
-
-    compatibility = "needs a Gaussian path with alpha > 0, sigma > 0 and strictly decreasing log-SNR"
 
     def __init__(self, num_steps: int = 50, eta: float = 0.0, time_grid: str = "uniform") -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
@@ -30,15 +27,11 @@ class DDIMSampler(BaseSampler):
             raise ValueError(f"eta must be in [0, 1], got {eta}")
         self.eta = float(eta)
 
-    def check_compatibility(self, components):
-        sde = components.get("sde")
-        return None if sde is None else check_log_snr_path(sde, "ddim")
-
-    def sample(self, prediction, x, sde, noise, generator=None):
+    def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, device=x.device, dtype=x.dtype)
         for i in range(self.num_steps):
             t, s = full_t(ts[i], x.shape[0], x), full_t(ts[i + 1], x.shape[0], x)
-            eps = prediction.eps(x, t)
+            eps = denoiser.eps(x, t)
             a_t, s_t = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
             a_s, s_s = expand_t(sde.alpha(s), x), expand_t(sde.sigma(s), x)
             x0 = (x - s_t * eps) / a_t

@@ -1,20 +1,21 @@
 """``dpm``: multistep DPM-Solver (Lu et al., 2022) and DPM-Solver++ (Lu et al., 2022b), orders 1-3."""
 
 import math
+from typing import List, Literal
 
 import torch
 
-from gluonts_diffusion.core.base import BaseSampler
+from gluonts_diffusion.core.component import check_choice
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import full_t
 
-from ._paths import check_log_snr_path
+from ._paths import LogSNRPathSampler
 
-ALGORITHMS = ("dpmsolver", "dpmsolver++")
+Algorithm = Literal["dpmsolver", "dpmsolver++"]
 
 
 @Registry.register("sampler", "dpm")
-class DPMSolverSampler(BaseSampler):
+class DPMSolverSampler(LogSNRPathSampler):
     """Multistep exponential integrator of the probability-flow ODE in ``lambda = log(alpha / sigma)``.
 
     The ODE's linear part is solved exactly; the network term (noise prediction for ``dpmsolver``, data
@@ -28,35 +29,26 @@ class DPMSolverSampler(BaseSampler):
         order: 1, 2 or 3.
         algorithm: ``dpmsolver`` (noise prediction) or ``dpmsolver++`` (data prediction, better for
             few steps and guidance).
-        time_grid: ``logsnr`` (uniform in lambda, the paper's choice), ``uniform`` or ``quadratic``.
+        time_grid: a registered time grid: ``logsnr`` (uniform in lambda, the paper's choice), ``uniform``,
+            ``quadratic``, ...
         lower_order_final: use lower orders at the final steps when ``num_steps < 10``.
     """
-
-    compatibility = (
-        "any Gaussian path with alpha > 0, sigma > 0 and strictly decreasing log-SNR (VP, sub-VP, VE, "
-        "custom); checked numerically"
-    )
 
     def __init__(
         self,
         num_steps: int = 20,
-        order: int = 2,
-        algorithm: str = "dpmsolver++",
+        order: Literal[1, 2, 3] = 2,
+        algorithm: Algorithm = "dpmsolver++",
         time_grid: str = "logsnr",
         lower_order_final: bool = True,
     ) -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be 'dpmsolver' or 'dpmsolver++', got {algorithm!r}")
+        check_choice("algorithm", algorithm, Algorithm)
         self.order = int(order)
         self.algorithm = algorithm
         self.lower_order_final = bool(lower_order_final)
-
-    def check_compatibility(self, components):
-        sde = components.get("sde")
-        return None if sde is None else check_log_snr_path(sde, "dpm")
 
     def step_order(self, i: int) -> int:
         """Order of step ``i`` (0-based): warm-up from 1, and lower at the end of short runs."""
@@ -65,14 +57,15 @@ class DPMSolverSampler(BaseSampler):
             order = min(order, self.num_steps - i)
         return order
 
-    def sample(self, prediction, x, sde, noise, generator=None):
+    def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, dtype=torch.float64)
         alphas, sigmas = sde.alpha(ts).tolist(), sde.sigma(ts).tolist()
         lams = (0.5 * sde.log_snr(ts)).tolist()
         data_pred = self.algorithm == "dpmsolver++"
-        outputs, batch = [], x.shape[0]
+        outputs: List[torch.Tensor] = []
+        batch = x.shape[0]
         for i in range(self.num_steps):
-            eps = prediction.eps(x, full_t(ts[i], batch, x))
+            eps = denoiser.eps(x, full_t(ts[i], batch, x))
             outputs = (outputs + [(x - sigmas[i] * eps) / alphas[i] if data_pred else eps])[-3:]
             order = self.step_order(i)
             a_s, s_s = alphas[i + 1], sigmas[i + 1]

@@ -16,19 +16,19 @@ class EulerSampler(BaseSampler):
     Args:
         num_steps: network evaluations per sample path.
         probability_flow: integrate the deterministic ODE ``dx = [f x - g^2 score / 2] dt`` instead.
-        time_grid: ``uniform``, ``quadratic`` or ``logsnr``.
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
     """
 
     def __init__(self, num_steps: int = 1000, probability_flow: bool = False, time_grid: str = "uniform") -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
         self.probability_flow = bool(probability_flow)
 
-    def sample(self, prediction, x, sde, noise, generator=None):
+    def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, device=x.device, dtype=x.dtype)
         for i in range(self.num_steps):
             t = full_t(ts[i], x.shape[0], x)
             dt = ts[i + 1] - ts[i]  # negative
-            drift = sde.reverse_drift(x, t, prediction.score(x, t), self.probability_flow)
+            drift = sde.reverse_drift(x, t, denoiser.score(x, t), self.probability_flow)
             x = x + drift * dt
             if not self.probability_flow and i < self.num_steps - 1:
                 g = expand_t(sde.diffusion(t), x)

@@ -2,15 +2,14 @@
 
 import torch
 
-from gluonts_diffusion.core.base import BaseSampler
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import full_t
 
-from ._paths import check_log_snr_path
+from ._paths import LogSNRPathSampler
 
 
 @Registry.register("sampler", "heun")
-class HeunSampler(BaseSampler):
+class HeunSampler(LogSNRPathSampler):
     """Deterministic Heun (trapezoidal predictor-corrector) steps on the probability-flow ODE.
 
     Integrated in the coordinates Karras et al. (2022) recommend for any Gaussian path: with
@@ -20,11 +19,9 @@ class HeunSampler(BaseSampler):
 
     Args:
         num_steps: time steps (network evaluations: ``2 * num_steps - 1``).
-        time_grid: ``uniform``, ``quadratic`` or ``logsnr`` (uniform in log-SNR, i.e. geometric in
-            ``sigma / alpha``, close to Karras et al.'s schedule).
+        time_grid: a registered time grid: ``logsnr`` (uniform in log-SNR, i.e. geometric in
+            ``sigma / alpha``, close to Karras et al.'s schedule), ``uniform``, ``quadratic``, ...
     """
-
-    compatibility = "needs a Gaussian path with alpha > 0, sigma > 0 and strictly decreasing log-SNR"
 
     def __init__(self, num_steps: int = 18, time_grid: str = "logsnr") -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
@@ -33,11 +30,7 @@ class HeunSampler(BaseSampler):
     def nfe(self) -> int:
         return 2 * self.num_steps - 1
 
-    def check_compatibility(self, components):
-        sde = components.get("sde")
-        return None if sde is None else check_log_snr_path(sde, "heun")
-
-    def sample(self, prediction, x, sde, noise, generator=None):
+    def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, dtype=torch.float64)  # coefficients in float64, cast per step
         alphas, sigmas = sde.alpha(ts), sde.sigma(ts)
         batch = x.shape[0]
@@ -45,10 +38,10 @@ class HeunSampler(BaseSampler):
             a_t, a_s = float(alphas[i]), float(alphas[i + 1])
             ds = float(sigmas[i + 1] / alphas[i + 1] - sigmas[i] / alphas[i])
             y = x / a_t
-            d = prediction.eps(x, full_t(ts[i], batch, x))
+            d = denoiser.eps(x, full_t(ts[i], batch, x))
             y_next = y + ds * d
             if i < self.num_steps - 1:
-                d_next = prediction.eps(a_s * y_next, full_t(ts[i + 1], batch, x))
+                d_next = denoiser.eps(a_s * y_next, full_t(ts[i + 1], batch, x))
                 y_next = y + ds * 0.5 * (d + d_next)
             x = a_s * y_next
         return x

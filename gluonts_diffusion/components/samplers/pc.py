@@ -1,12 +1,15 @@
 """``pc``: predictor-corrector sampling with a Langevin corrector (Song et al., 2021, Algorithms 2-3)."""
 
+from typing import Literal
+
 import torch
 
 from gluonts_diffusion.core.base import BaseSampler
+from gluonts_diffusion.core.component import check_choice
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import expand_t, full_t
 
-PREDICTORS = ("reverse_diffusion", "euler")
+Predictor = Literal["reverse_diffusion", "euler"]
 
 
 @Registry.register("sampler", "pc")
@@ -31,7 +34,7 @@ class PCSampler(BaseSampler):
         corrector_steps: Langevin steps per predictor step (network evaluations per path:
             ``num_steps * (1 + corrector_steps)``).
         predictor: ``reverse_diffusion`` or ``euler``.
-        time_grid: ``uniform``, ``quadratic`` or ``logsnr``.
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
     """
 
     def __init__(
@@ -39,7 +42,7 @@ class PCSampler(BaseSampler):
         num_steps: int = 500,
         snr: float = 0.16,
         corrector_steps: int = 1,
-        predictor: str = "reverse_diffusion",
+        predictor: Predictor = "reverse_diffusion",
         time_grid: str = "uniform",
     ) -> None:
         super().__init__(num_steps=num_steps, time_grid=time_grid)
@@ -47,8 +50,7 @@ class PCSampler(BaseSampler):
             raise ValueError(f"snr must be >= 0, got {snr}")
         if isinstance(corrector_steps, bool) or int(corrector_steps) != corrector_steps or corrector_steps < 0:
             raise ValueError(f"corrector_steps must be an integer >= 0, got {corrector_steps}")
-        if predictor not in PREDICTORS:
-            raise ValueError(f"predictor must be 'reverse_diffusion' or 'euler', got {predictor!r}")
+        check_choice("predictor", predictor, Predictor)
         self.snr = float(snr)
         self.corrector_steps = int(corrector_steps) if self.snr > 0 else 0
         self.predictor = predictor
@@ -60,7 +62,7 @@ class PCSampler(BaseSampler):
     def _noise(self, x, noise, generator):
         return noise.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
-    def sample(self, prediction, x, sde, noise, generator=None):
+    def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, dtype=torch.float64)
         alphas, sigmas = sde.alpha(ts).tolist(), sde.sigma(ts).tolist()
         batch = x.shape[0]
@@ -68,14 +70,14 @@ class PCSampler(BaseSampler):
             t = full_t(ts[i], batch, x)
             a = alphas[i] / alphas[i + 1]
             for _ in range(self.corrector_steps):
-                score = prediction.score(x, t)
+                score = denoiser.score(x, t)
                 z = self._noise(x, noise, generator)
                 grad_norm = noise.whiten(score).flatten(1).norm(dim=1).mean()
                 noise_norm = noise.whiten(z).flatten(1).norm(dim=1).mean()
                 step = 2 * a * a * (self.snr * noise_norm / grad_norm.clamp_min(1e-12)) ** 2
                 x = x + step * score + torch.sqrt(2 * step) * z
             last = i == self.num_steps - 1
-            score = prediction.score(x, t)
+            score = denoiser.score(x, t)
             if self.predictor == "reverse_diffusion":
                 g2 = max(sigmas[i] ** 2 - a * a * sigmas[i + 1] ** 2, 0.0)
                 x = (2 - a) * x + g2 * score

@@ -20,8 +20,6 @@ class LinearBetaSDE(BaseSDE):
             raise ValueError(f"beta_min must be a finite number >= 0, got {beta_min}")
         if not (math.isfinite(beta_max) and beta_max > beta_min):
             raise ValueError(f"beta_max must be finite and > beta_min={beta_min}, got {beta_max}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.beta_min = float(beta_min)
         self.beta_max = float(beta_max)
 

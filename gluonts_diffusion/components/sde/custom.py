@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Callable, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 import torch
 
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.core.tensors import time_derivative
 
 Spec = Union[str, Callable, None]
 
@@ -136,7 +137,6 @@ class CustomSDE(BaseSDE):
         "DPM-Solver) and the variational bound need g > 0 on [eps, 1] (strictly decreasing log-SNR); not "
         "variance preserving in general, so VP-only formulas (alpha^2 + sigma^2 = 1) do not apply"
     )
-    variance_preserving = False
 
     def __init__(
         self,
@@ -148,8 +148,6 @@ class CustomSDE(BaseSDE):
         grid_size: int = 4096,
     ) -> None:
         super().__init__(eps=eps)
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must be in (0, 1), got {eps}")
         if isinstance(grid_size, bool) or int(grid_size) != grid_size or grid_size < 16:
             raise ValueError(f"grid_size must be an integer >= 16, got {grid_size}")
         self.grid_size = int(grid_size)
@@ -167,11 +165,11 @@ class CustomSDE(BaseSDE):
                 raise ValueError("diffusion_fn is required (or give the marginal with alpha_fn and sigma_fn)")
             if self._f is not None:
                 raise ValueError("drift_fn needs diffusion_fn (or leave both out and give alpha_fn and sigma_fn)")
-        self._tables: Optional[dict] = None
+        self._tables: Optional[Dict[str, torch.Tensor]] = None
         if self._g is not None:
-            self._integrate()
-        if self._alpha is not None:
-            self._check_marginal()
+            self._integrate(self._g)
+        if self._alpha is not None and self._sigma is not None:
+            self._check_marginal(self._alpha, self._sigma)
         one = torch.ones(1, dtype=torch.float64)
         a1, s1 = float(self.alpha(one)), float(self.sigma(one))
         if a1 > 0.1 * s1:
@@ -182,11 +180,11 @@ class CustomSDE(BaseSDE):
             )
 
     # ------------------------------------------------------------------ construction
-    def _integrate(self) -> None:
+    def _integrate(self, diffusion_fn: Callable) -> None:
         n = self.grid_size
         fine = torch.linspace(0.0, 1.0, 2 * n + 1, dtype=torch.float64)
         f = _checked(self._f, fine, "drift_fn") if self._f is not None else torch.zeros_like(fine)
-        g = _checked(self._g, fine, "diffusion_fn")
+        g = _checked(diffusion_fn, fine, "diffusion_fn")
         if (g < 0).any():
             bad = float(fine[g < 0][0])
             raise ValueError(f"diffusion_fn must return values >= 0, got {float(g[g < 0][0]):.6g} at t={bad:.6g}")
@@ -224,18 +222,18 @@ class CustomSDE(BaseSDE):
         if float(var_t[-1]) <= 0:
             raise ValueError("diffusion_fn is identically 0: the SDE has no noise and no prior")
 
-    def _check_marginal(self) -> None:
+    def _check_marginal(self, alpha_fn: Callable, sigma_fn: Callable) -> None:
         n = self.grid_size
         grid = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
-        alpha = _checked(self._alpha, grid, "alpha_fn")
-        sigma = _checked(self._sigma, grid, "sigma_fn")
+        alpha = _checked(alpha_fn, grid, "alpha_fn")
+        sigma = _checked(sigma_fn, grid, "sigma_fn")
         if not (alpha > 0).all():
             raise ValueError(f"alpha_fn must be > 0 on [0, 1], got {float(alpha.min()):.6g}")
         if abs(float(alpha[0]) - 1) > 1e-4:
             raise ValueError(f"alpha_fn(0) must be 1 (x_0 is the data), got {float(alpha[0]):.6g}")
         if (sigma < 0).any():
             raise ValueError(f"sigma_fn must be >= 0, got {float(sigma.min()):.6g}")
-        s_eps = _checked(self._sigma, torch.tensor([self.eps], dtype=torch.float64), "sigma_fn")
+        s_eps = _checked(sigma_fn, torch.tensor([self.eps], dtype=torch.float64), "sigma_fn")
         if not float(s_eps) > 0 or not (sigma[1:][grid[1:] >= self.eps] > 0).all():
             raise ValueError(f"sigma_fn must be > 0 on [eps={self.eps}, 1]")
         ratio = (sigma / alpha) ** 2  # g^2 / alpha^2 = d(sigma^2 / alpha^2)/dt must be >= 0
@@ -246,7 +244,7 @@ class CustomSDE(BaseSDE):
                 f"sigma_fn: sigma(t)^2 / alpha(t)^2 must be non-decreasing (it decreases at t={bad:.6g}), "
                 f"otherwise no SDE has this marginal (g^2 < 0)"
             )
-        for name, fn in (("alpha_fn", self._alpha), ("sigma_fn", self._sigma)):
+        for name, fn in (("alpha_fn", alpha_fn), ("sigma_fn", sigma_fn)):
             try:
                 self._derivative(fn, grid[1:4])
             except Exception as err:
@@ -267,21 +265,20 @@ class CustomSDE(BaseSDE):
 
     @staticmethod
     def _derivative(fn: Callable, t: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            tt = t.detach().to(device="cpu", dtype=torch.float64).requires_grad_(True)
-            out = _call(fn, tt)
-            if not out.requires_grad:  # a constant
-                return torch.zeros_like(t)
-            (grad,) = torch.autograd.grad(out.sum(), tt, allow_unused=True)
-        if grad is None:
-            return torch.zeros_like(t)
-        return grad.to(device=t.device, dtype=t.dtype)
+        """``d fn/dt`` of a user function, by autograd on float64 CPU times."""
+        return time_derivative(lambda tt: _call(fn, tt), t, dtype=torch.float64, device="cpu")
+
+    def _interpolate(self, t: torch.Tensor, name: str) -> torch.Tensor:
+        """The integrated table ``name`` (and its slope ``d_<name>``) at ``t``."""
+        if self._tables is None:
+            raise RuntimeError("this custom SDE is given by alpha_fn and sigma_fn: it has no integrated tables")
+        return _hermite(t, self._tables[name], self._tables[f"d_{name}"])
 
     def _table_var(self, t: torch.Tensor) -> torch.Tensor:
-        return _hermite(t, self._tables["var"], self._tables["d_var"]).clamp_min(0)
+        return self._interpolate(t, "var").clamp_min(0)
 
     def _table_log_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        return _hermite(t, self._tables["log_alpha"], self._tables["d_log_alpha"])
+        return self._interpolate(t, "log_alpha")
 
     # ------------------------------------------------------------------ marginal
     def alpha(self, t: torch.Tensor) -> torch.Tensor:

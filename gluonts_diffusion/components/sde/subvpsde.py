@@ -26,7 +26,6 @@ class SubVPSDE(LinearBetaSDE):
         "alpha^2 + sigma^2 < 1 (not exactly variance preserving): samplers must use alpha(t) and sigma(t) "
         "as given, not assume sigma = sqrt(1 - alpha^2)"
     )
-    variance_preserving = False
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, eps: float = 1e-3) -> None:
         super().__init__(beta_min=beta_min, beta_max=beta_max, eps=eps)

@@ -33,7 +33,6 @@ class VESDE(BaseSDE):
         "sigma_max dominates its spread; log-SNR solvers (DDIM, DPM-Solver, Heun) apply since the log-SNR "
         "strictly decreases, but components that assume alpha^2 + sigma^2 = 1 (VP-only formulas) do not"
     )
-    variance_preserving = False
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, eps: float = 1e-5) -> None:
         super().__init__(eps=eps)
@@ -41,8 +40,6 @@ class VESDE(BaseSDE):
             raise ValueError(f"sigma_min must be a finite number > 0, got {sigma_min}")
         if not (math.isfinite(sigma_max) and sigma_max > sigma_min):
             raise ValueError(f"sigma_max must be finite and > sigma_min={sigma_min}, got {sigma_max}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.sigma_min = float(sigma_min)
         self.sigma_max = float(sigma_max)
         self._log_ratio = math.log(self.sigma_max / self.sigma_min)
