@@ -132,7 +132,7 @@ class BaseArchitecture(Component, nn.Module):
         """
         blocks = self.checkpoint_modules()
         for block in blocks:
-            block.forward = types.MethodType(_checkpointed_forward, block)  # type: ignore[method-assign]
+            block.forward = types.MethodType(_checkpointed_forward, block)
         return blocks
 
 

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Tuple
+from typing import Literal, Optional, Tuple, cast
 
 import torch
 from torch import nn
@@ -51,7 +51,8 @@ class SinusoidalTimeEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         emb = self.sinusoids(t)
-        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+        first = cast(nn.Linear, self.mlp[0])
+        return self.mlp(emb.to(first.weight.dtype))
 
 
 def apply_drop(x: torch.Tensor, null: torch.Tensor, drop: Optional[torch.Tensor]) -> torch.Tensor:

@@ -9,7 +9,7 @@ one the estimator restores) carries the weights.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Type
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Type, cast
 
 import lightning.pytorch as pl
 import torch
@@ -17,6 +17,17 @@ from gluonts.torch.model.lightning_util import has_validation_loop
 
 if TYPE_CHECKING:
     from .ensemble import EnsembleArchitecture
+
+
+class _SamplingModel(Protocol):
+    """What the callback uses of the LightningModule's ``sampling_model`` (a ``DiffusionModel``)."""
+
+    training: bool
+    architecture: Any
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def losses_of(self, networks: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
 
 def _has_validation(trainer: pl.Trainer) -> bool:
@@ -75,9 +86,9 @@ class EnsembleWeightLearning(pl.Callback):
 
     # ------------------------------------------------------------------ bookkeeping
     def _accumulate(self, pl_module: pl.LightningModule, batch: Mapping[str, torch.Tensor]) -> None:
-        model = pl_module.sampling_model
+        model = cast(_SamplingModel, pl_module.sampling_model)
         was_training = model.training
-        model.eval()  # score the members as they sample: no dropout
+        model.train(False)  # score the members as they sample: no dropout
         try:
             losses = model.losses_of(model.architecture.member_networks, batch)
         finally:

@@ -123,8 +123,15 @@ class EnsembleArchitecture(BaseArchitecture):
             w = w / w.sum()
         self.register_buffer("weights", w)
 
+    weights: torch.Tensor
+
+    @property
+    def member_architectures(self) -> List[BaseArchitecture]:
+        """The members, in order."""
+        return [m for m in self.members if isinstance(m, BaseArchitecture)]
+
     def create_layers(self, shapes: ArchitectureShapes) -> None:
-        for member in self.members:
+        for member in self.member_architectures:
             member.build(shapes)
 
     def training_callbacks(self) -> List[Any]:
@@ -156,7 +163,8 @@ class EnsembleArchitecture(BaseArchitecture):
     def member_networks(self, cond: Any) -> List[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
         """One ``network(x_t, t)`` per member, each bound to its own part of ``cond`` (from :meth:`encode`):
         member ``i`` alone denoises every row. Used to score the members separately."""
-        return [functools.partial(_call_member, member, c) for member, c in zip(self.members, cond["members"])]
+        members = self.member_architectures
+        return [functools.partial(_call_member, member, c) for member, c in zip(members, cond["members"])]
 
     def _assign(self, u: torch.Tensor) -> torch.Tensor:
         """Member index by the inverse CDF of the weights at ``u`` in [0, 1)."""
@@ -165,12 +173,12 @@ class EnsembleArchitecture(BaseArchitecture):
 
     # ------------------------------------------------------------------ interface
     def encode(self, context, future_features, drop=None):
-        conds = tuple(m.encode(context, future_features, drop) for m in self.members)
+        conds = tuple(m.encode(context, future_features, drop) for m in self.member_architectures)
         rows = torch.arange(1, context.shape[0] + 1, device=context.device, dtype=torch.float64)
         return {"members": conds, "assign": self._assign(torch.frac(rows * _GOLDEN))}
 
     def repeat_condition(self, cond: Any, repeats: int) -> Any:  # type: ignore[override]
-        members = tuple(m.repeat_condition(c, repeats) for m, c in zip(self.members, cond["members"]))
+        members = tuple(m.repeat_condition(c, repeats) for m, c in zip(self.member_architectures, cond["members"]))
         batch = cond["assign"].shape[0]
         paths = (torch.arange(repeats, device=cond["assign"].device, dtype=torch.float64) + 0.5) / repeats
         return {"members": members, "assign": self._assign(paths).repeat(batch)}
@@ -178,7 +186,7 @@ class EnsembleArchitecture(BaseArchitecture):
     def forward(self, x_t, t, cond):
         conds = cond["members"]
         if self.aggregation == "weighted_mean":
-            out = 0.0
+            out = torch.zeros_like(x_t)
             for w, member, c in zip(self.weights, self.members, conds):
                 out = out + w.to(x_t.dtype) * member(x_t, t, c)
             return out

@@ -96,6 +96,9 @@ class HybridArchitecture(BaseArchitecture):
         self.num_conv_layers, self.num_attention_layers = int(num_conv_layers), int(num_attention_layers)
         self.dim_feedforward, self.dropout = dim_feedforward or 4 * self.d_model, float(dropout)
 
+    memory_positions: torch.Tensor
+    positions: torch.Tensor
+
     def create_layers(self, shapes: ArchitectureShapes) -> None:
         d, length = self.d_model, shapes.length
         self.memory_length = max(shapes.context_length, 1) + shapes.prediction_length

@@ -97,7 +97,7 @@ class TransformerArchitecture(BaseArchitecture):
         if self.future_in is not None:
             patches = patchify(future_features, self.patch_size)
             tokens = torch.cat([tokens, self.future_in(patches)], dim=1)
-            if self.aligned:
+            if self.future_aligned is not None:  # (the diffused window is the prediction window)
                 aligned = apply_drop(self.future_aligned(patches), self.null_memory, drop)
         memory = self.encoder(tokens + self.cond_pos)
         return SharedMemory(apply_drop(memory, self.null_memory, drop), 1, aligned)
@@ -112,7 +112,7 @@ class TransformerArchitecture(BaseArchitecture):
         if isinstance(cond, torch.Tensor):  # a plain (batch, M, d) memory
             cond = SharedMemory(cond, 1)
         h = self.x_in(patchify(x_t, self.patch_size))
-        if self.conditioning == "concat":
+        if self.cond_proj is not None:  # concat conditioning
             pooled = cond.memory.mean(1, keepdim=True).repeat_interleave(cond.repeats, 0)
             h = h + self.cond_proj(pooled)
         h = h + self.x_pos + self.time_embedding(t)[:, None, :]
@@ -167,7 +167,7 @@ class DenoiserBlock(nn.Module):
     def forward(self, h: torch.Tensor, cond: SharedMemory) -> torch.Tensor:
         y = self.norm1(h)
         h = h + self.dropout(self.self_attn(y, y, y, need_weights=False)[0])
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and self.norm2 is not None:
             rows, length, d = h.shape
             q = self.norm2(h).reshape(rows // cond.repeats, cond.repeats * length, d)
             attended = self.cross_attn(q, cond.memory, cond.memory, need_weights=False)[0]
