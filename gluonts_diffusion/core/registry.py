@@ -88,8 +88,8 @@ class Registry:
         component = cls.get_class(kind, name)
         return {
             p.name: p.default
-            for p in _inspect.signature(component.__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in _inspect.signature(component).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         }
 
     @classmethod
@@ -97,7 +97,7 @@ class Registry:
         """Raise naming each parameter that ``kind``/``name`` does not accept, or a required one missing."""
         accepted = cls.parameters(kind, name)
         component = cls.get_class(kind, name)
-        takes_any = any(p.kind == p.VAR_KEYWORD for p in _inspect.signature(component.__init__).parameters.values())
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in _inspect.signature(component).parameters.values())
         unknown = [k for k in params if k not in accepted]
         if unknown and not takes_any:
             allowed = ", ".join(accepted) or "(none)"
@@ -129,9 +129,7 @@ class Registry:
             "kind": kind,
             "name": name,
             "class": f"{component.__module__}.{component.__qualname__}",
-            "signature": f"{name}{_inspect.signature(component.__init__)}".replace("(self, ", "(").replace(
-                "(self)", "()"
-            ),
+            "signature": f"{name}{_inspect.signature(component)}",
             "parameters": params,
             "doc": _inspect.getdoc(component) or "",
             "compatibility": getattr(component, "compatibility", "works with every other component"),
