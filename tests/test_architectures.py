@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gluonts_diffusion.components.architectures._layers import NullCondition, SinusoidalTimeEmbedding
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.registry import Registry
 
 ARCHITECTURES = Registry.list("architecture")
@@ -34,20 +35,9 @@ SHAPES = {
 
 
 def build(name, shape, **extra):
-    length, channels, context_length, context_dim, future_dim, prediction_length = shape
     torch.manual_seed(0)
     params = {**tiny_params(name), **extra}
-    return Registry.get(
-        "architecture",
-        name,
-        length=length,
-        channels=channels,
-        context_length=context_length,
-        context_dim=context_dim,
-        future_dim=future_dim,
-        prediction_length=prediction_length,
-        **params,
-    ).eval()
+    return Registry.get("architecture", name, **params).build(ArchitectureShapes(*shape)).eval()
 
 
 def inputs(shape, batch=4, seed=0):
@@ -59,6 +49,38 @@ def inputs(shape, batch=4, seed=0):
         torch.randn(batch, length, channels, generator=g),
         torch.rand(batch, generator=g),
     )
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_hyper_parameters_at_construction_layers_at_build(name):
+    arch = Registry.get("architecture", name, **tiny_params(name))
+    assert not list(arch.parameters()), "layers are created by build(shapes), not by the constructor"
+    with pytest.raises(RuntimeError, match="not built"):
+        _ = arch.shapes
+    shapes = ArchitectureShapes(*SHAPES["multivariate"])
+    assert arch.build(shapes) is arch and arch.shapes == shapes and list(arch.parameters())
+    with pytest.raises(RuntimeError, match="already built"):
+        arch.build(shapes)
+    # the same seed gives the same layers: initialisation happens in build, in one order
+    torch.manual_seed(0)
+    twin = Registry.get("architecture", name, **tiny_params(name)).build(shapes)
+    torch.manual_seed(0)
+    again = Registry.get("architecture", name, **tiny_params(name)).build(shapes)
+    for (key, a), (_, b) in zip(twin.state_dict().items(), again.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
+
+
+def test_rnn_loads_weights_saved_before_the_history_encoder_was_shared():
+    arch = build("rnn", SHAPES["univariate"])
+    old = {
+        k.replace("history.proj.", "history_proj.").replace("history.rnn.", "history_rnn."): v
+        for k, v in arch.state_dict().items()
+    }
+    assert "history_proj.weight" in old
+    fresh = Registry.get("architecture", "rnn", **tiny_params("rnn")).build(ArchitectureShapes(*SHAPES["univariate"]))
+    fresh.load_state_dict(old)
+    for key, value in arch.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_time_embedding():
@@ -140,12 +162,16 @@ def test_ensemble_weights():
     shape = SHAPES["multivariate"]
     arch = build("ensemble", shape)
     torch.testing.assert_close(arch.weights, torch.full((2,), 0.5))
+    assert arch.member_losses is None and [type(c).__name__ for c in arch.training_callbacks()] == [
+        "EnsembleWeightLearning"
+    ]
     w = arch.set_weights_from_losses([0.2, 1.0])
-    assert abs(float(w.sum()) - 1) < 1e-6 and w[0] > w[1]
+    assert abs(float(w.sum()) - 1) < 1e-6 and w[0] > w[1] and arch.member_losses == [0.2, 1.0]
     w = arch.set_weights_from_losses([3.0, 1.0], method="inverse")
     torch.testing.assert_close(w, torch.tensor([0.25, 0.75]))
     arch = build("ensemble", shape, weights=[1.0, 3.0])
     torch.testing.assert_close(arch.weights, torch.tensor([0.25, 0.75]))
+    assert arch.training_callbacks() == [], "given weights are not learned"
     assert "weights" in arch.state_dict()
 
     # the weighted mean is the weighted sum of the members' outputs

@@ -117,3 +117,59 @@ def test_trains_when_every_series_is_shorter_than_a_full_window(trainer_kwargs):
     predictor = tiny_estimator(trainer_kwargs, freq="D", prediction_length=7, context_length=28).train(data)
     forecasts = list(predictor.predict(data, num_samples=4))
     assert all(f.samples.shape == (4, 7) and np.isfinite(f.samples).all() for f in forecasts)
+
+
+OUT_OF_TREE = '''
+from gluonts_diffusion.components.architectures.cnn import CNNArchitecture
+from gluonts_diffusion.core.registry import Registry
+
+
+@Registry.register("architecture", "out_of_tree_cnn")
+class OutOfTreeCNN(CNNArchitecture):
+    """The CNN, registered by a module outside the package."""
+'''
+
+
+def test_predictor_with_an_out_of_tree_component_deserializes(trainer_kwargs, tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from gluonts_diffusion.core.registry import Registry
+
+    (tmp_path / "gd_out_of_tree_arch.py").write_text(OUT_OF_TREE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("gd_out_of_tree_arch")
+    try:
+        estimator = tiny_estimator(
+            trainer_kwargs,
+            freq="D",
+            prediction_length=4,
+            context_length=8,
+            architecture="out_of_tree_cnn",
+            architecture_kwargs={"residual_channels": 8, "num_layers": 2, "hidden_size": 8},
+        )
+        assert estimator.components["architecture"]["module"] == "gd_out_of_tree_arch"
+        assert estimator.components["sde"]["module"] == "gluonts_diffusion.components.sde.vpsde"
+        predictor = estimator.train(synthetic(4, 40))
+        (tmp_path / "predictor").mkdir()
+        predictor.serialize(tmp_path / "predictor")
+        # a fresh process: the component's module is not imported, its name not registered
+        del Registry._components["architecture"]["out_of_tree_cnn"]
+        del sys.modules["gd_out_of_tree_arch"]
+        reloaded = Predictor.deserialize(tmp_path / "predictor")
+        assert "out_of_tree_cnn" in Registry.list("architecture")
+        assert type(reloaded.prediction_net.model.architecture).__module__ == "gd_out_of_tree_arch"
+        forecast = next(iter(reloaded.predict(synthetic(1, 40), num_samples=4)))
+        assert forecast.samples.shape == (4, 4) and np.isfinite(forecast.samples).all()
+    finally:
+        Registry._components["architecture"].pop("out_of_tree_cnn", None)
+        sys.modules.pop("gd_out_of_tree_arch", None)
+
+
+def test_component_specs_without_or_with_an_unimportable_module():
+    from gluonts_diffusion.core.registry import RegistryError
+    from gluonts_diffusion.model.components import build_component
+
+    assert build_component("sde", {"name": "vesde", "params": {}}).registry_name == "vesde"  # specs saved before
+    with pytest.raises(RegistryError, match="unknown sde 'gone'"):
+        build_component("sde", {"name": "gone", "params": {}, "module": "no_such_package.gone"})

@@ -11,7 +11,7 @@ import torch
 from tiny import quiet_trainer
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.components.architectures import _layers
+from gluonts_diffusion.core import architecture as core_architecture
 from gluonts_diffusion.core.denoiser import to_eps
 from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.lightning_module import DiffusionLightningModule
@@ -110,16 +110,16 @@ def test_guidance_scale_zero_is_unconditional_and_one_is_conditional():
 
     model.guidance_scale = 0.0
     torch.testing.assert_close(
-        model.prediction(cond, uncond).eps(x, t), to_eps(out_u, x, t, model.sde, parameterization), rtol=0, atol=0
+        model.denoiser(cond, uncond).eps(x, t), to_eps(out_u, x, t, model.sde, parameterization), rtol=0, atol=0
     )
     model.guidance_scale = 1.0
     torch.testing.assert_close(
-        model.prediction(cond, uncond).eps(x, t), to_eps(out_c, x, t, model.sde, parameterization), rtol=0, atol=0
+        model.denoiser(cond, uncond).eps(x, t), to_eps(out_c, x, t, model.sde, parameterization), rtol=0, atol=0
     )
     model.guidance_scale = 2.5
     guided = out_u + 2.5 * (out_c - out_u)
     torch.testing.assert_close(
-        model.prediction(cond, uncond).eps(x, t), to_eps(guided, x, t, model.sde, parameterization)
+        model.denoiser(cond, uncond).eps(x, t), to_eps(guided, x, t, model.sde, parameterization)
     )
 
 
@@ -175,7 +175,7 @@ def ensemble_model(**kwargs):
 
 def test_member_losses_share_one_draw_and_favour_the_better_member():
     model = ensemble_model().eval()
-    assert model.learns_ensemble_weights
+    assert model.architecture.learn_weights
     transformer, cnn = model.architecture.members
     # the transformer starts with a zero output layer: it predicts eps = 0 (loss ~ E[n^2] = 1);
     # the CNN is made to output large values, far from the noise
@@ -183,7 +183,7 @@ def test_member_losses_share_one_draw_and_favour_the_better_member():
         cnn.output.weight.mul_(50.0)
         cnn.output.bias.fill_(3.0)
     inputs = batch_inputs(model, batch=8)
-    losses = model.member_losses(**inputs, generator=torch.Generator().manual_seed(1))
+    losses = model.losses_of(model.architecture.member_networks, inputs, generator=torch.Generator().manual_seed(1))
     assert losses.shape == (2, 8)
     # member i's loss is exactly the objective's loss of that member alone on the same draw
     context, future, x0, mask, noise = model._training_inputs(**inputs)
@@ -200,22 +200,32 @@ def test_member_losses_share_one_draw_and_favour_the_better_member():
         torch.testing.assert_close(losses[i], alone)
     mean = losses.mean(1)
     assert mean[0] < mean[1]
-    weights = model.set_ensemble_weights(mean.tolist())
+    weights = model.architecture.set_weights_from_losses(mean.tolist())
     assert float(weights.sum()) == pytest.approx(1.0) and weights[0] > weights[1]
-    with pytest.raises(TypeError, match="ensemble"):
-        make_model().member_losses(**inputs)
+
+
+def test_losses_of_the_models_own_denoiser_is_its_loss():
+    model = make_model().eval()
+    randomize_zero_params(model)
+    inputs = batch_inputs(model, batch=4)
+    losses = model.losses_of(
+        lambda cond: [lambda x, t: model.denoise(x, t, cond)] * 2, inputs, generator=torch.Generator().manual_seed(2)
+    )
+    with torch.no_grad():  # (attention takes its inference fast path without gradients)
+        expected = model.loss(**inputs, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(losses, torch.stack([expected, expected]), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("validation", [True, False])
 def test_estimator_sets_ensemble_weights_in_model_and_ema(tmp_path, monkeypatch, validation):
     calls = []
 
-    def fixed_losses(self, **batch):  # member 0 is the better one
+    def fixed_losses(self, networks, batch, generator=None):  # member 0 is the better one
         calls.append(torch.is_grad_enabled())
         rows = batch["past_target"].shape[0]
         return torch.tensor([[0.5] * rows, [2.0] * rows])
 
-    monkeypatch.setattr(DiffusionModel, "member_losses", fixed_losses)
+    monkeypatch.setattr(DiffusionModel, "losses_of", fixed_losses)
     data = synthetic()
     estimator = tiny_estimator(tmp_path, "ensemble")
     torch.manual_seed(0)
@@ -224,8 +234,8 @@ def test_estimator_sets_ensemble_weights_in_model_and_ema(tmp_path, monkeypatch,
     expected = torch.softmax(-torch.tensor([0.5, 2.0]), 0)
     # on the validation batches when there are some, else on the training batches
     assert len(calls) == (1 if validation else estimator.num_batches_per_epoch)
-    assert net.ensemble_member_losses == pytest.approx([0.5, 2.0])
     for model in (net.model, net.ema.module, net.sampling_model):
+        assert model.architecture.member_losses == pytest.approx([0.5, 2.0])
         torch.testing.assert_close(model.architecture.weights, expected)
     forecasts = list(predictor.predict(data[:2], num_samples=4))
     assert forecasts[0].samples.shape == (4, PRED) and np.isfinite(forecasts[0].samples).all()
@@ -236,7 +246,7 @@ def test_estimator_learns_ensemble_weights_from_validation_losses(tmp_path):
     torch.manual_seed(0)
     predictor = tiny_estimator(tmp_path, "ensemble").train(data, validation_data=data)
     net = predictor.prediction_net
-    losses = torch.tensor(net.ensemble_member_losses)
+    losses = torch.tensor(net.sampling_model.architecture.member_losses)
     weights = net.sampling_model.architecture.weights
     assert losses.shape == (2,) and torch.isfinite(losses).all()
     assert float(weights.sum()) == pytest.approx(1.0)
@@ -246,7 +256,7 @@ def test_estimator_learns_ensemble_weights_from_validation_losses(tmp_path):
 
 
 def test_given_ensemble_weights_are_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(DiffusionModel, "member_losses", lambda self, **b: pytest.fail("weights were given"))
+    monkeypatch.setattr(DiffusionModel, "losses_of", lambda *a, **k: pytest.fail("weights were given"))
     params = {**TINY["ensemble"], "weights": [1.0, 3.0]}
     predictor = tiny_estimator(tmp_path, "ensemble", architecture_kwargs=params).train(synthetic())
     torch.testing.assert_close(predictor.prediction_net.sampling_model.architecture.weights, torch.tensor([0.25, 0.75]))
@@ -263,11 +273,11 @@ def test_compile_option_gives_the_same_model():
     torch.testing.assert_close(compiled.loss(**inputs, generator=g()), plain.loss(**inputs, generator=g()))
     sample_inputs = {k: v for k, v in inputs.items() if k in SAMPLING_INPUTS}
     torch.testing.assert_close(compiled(**sample_inputs, generator=g()), plain(**sample_inputs, generator=g()))
-    assert compiled.denoiser is not compiled.architecture
+    assert compiled.network is not compiled.architecture
     # a copy (the EMA) compiles its own module instead of calling the original's
     twin = copy.deepcopy(compiled)
     assert "_compiled_architecture" not in twin.__dict__
-    assert twin.denoiser._orig_mod is twin.architecture
+    assert twin.network._orig_mod is twin.architecture
     with pytest.raises(ValueError, match="torch.compile argument"):
         make_model(compile={"backendd": "eager"})
 
@@ -328,11 +338,11 @@ def test_gradient_checkpointing_same_loss_and_gradients(architecture, monkeypatc
     ckpt = make_model(architecture, params, gradient_checkpointing=True)
     ckpt.load_state_dict(plain.state_dict())
     assert list(ckpt.state_dict()) == list(plain.state_dict())
-    blocks = _layers.checkpoint_blocks(ckpt.architecture)
+    blocks = ckpt.architecture.checkpoint_modules()
     assert blocks, f"{architecture}: nothing to checkpoint"
     calls = []
-    original = _layers.checkpoint
-    monkeypatch.setattr(_layers, "checkpoint", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = core_architecture.checkpoint
+    monkeypatch.setattr(core_architecture, "checkpoint", lambda *a, **k: calls.append(1) or original(*a, **k))
     for m in (plain, ckpt):
         randomize_zero_params(m, std=0.0)  # keep equal weights (no-op on non-zero parameters)
         m.train()
@@ -356,9 +366,7 @@ def test_gradient_checkpointing_same_loss_and_gradients(architecture, monkeypatc
 
 
 def test_checkpoint_blocks_of_each_architecture():
-    names = {
-        a: {type(b).__name__ for b in _layers.checkpoint_blocks(make_model(a).architecture)} for a in ARCHITECTURES
-    }
+    names = {a: {type(b).__name__ for b in make_model(a).architecture.checkpoint_modules()} for a in ARCHITECTURES}
     assert names["transformer"] == {"DenoiserBlock", "TransformerEncoderLayer"}
     assert names["cnn"] == {"_ResidualBlock"}
     assert names["hybrid"] == {"_ConvBlock", "TransformerDecoderLayer"}

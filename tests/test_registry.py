@@ -89,8 +89,10 @@ def test_inspect_shows_defaults():
     assert info["parameters"]["beta_min"] == 0.1 and info["parameters"]["beta_max"] == 20.0
 
 
-def test_architecture_shapes_are_set_by_the_model():
+def test_architectures_take_only_hyper_parameters():
     info = Registry.inspect("architecture", "transformer")
-    assert info["parameters"]["length"] == "<set by the model>" and info["parameters"]["model_dim"] == 64
+    assert "length" not in info["parameters"] and info["parameters"]["model_dim"] == 64
     with pytest.raises(RegistryError, match="no parameter 'length'; accepted: model_dim"):
         Registry.check_params("architecture", "transformer", {"length": 3})
+    arch = Registry.get("architecture", "cnn", residual_channels=8)  # like any other component: no shapes
+    assert arch.residual_channels == 8 and not list(arch.parameters())

@@ -88,31 +88,23 @@ class Registry:
         component = cls.get_class(kind, name)
         return {
             p.name: p.default
-            for p in _inspect.signature(component.__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in _inspect.signature(component).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         }
 
     @classmethod
-    def check_params(cls, kind: str, name: str, params: Dict[str, Any], reserved=None) -> None:
-        """Raise naming each parameter that ``kind``/``name`` does not accept from a user.
-
-        ``reserved`` parameters (default: the component's ``filled_by_model``, e.g. an architecture's
-        data shapes) are set by the model, so a user passing them is refused too.
-        """
+    def check_params(cls, kind: str, name: str, params: Dict[str, Any]) -> None:
+        """Raise naming each parameter that ``kind``/``name`` does not accept, or a required one missing."""
         accepted = cls.parameters(kind, name)
         component = cls.get_class(kind, name)
-        if reserved is None:
-            reserved = getattr(component, "filled_by_model", ())
-        takes_any = any(p.kind == p.VAR_KEYWORD for p in _inspect.signature(component.__init__).parameters.values())
-        unknown = [k for k in params if k not in accepted or k in reserved]
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in _inspect.signature(component).parameters.values())
+        unknown = [k for k in params if k not in accepted]
         if unknown and not takes_any:
-            allowed = ", ".join(k for k in accepted if k not in reserved) or "(none)"
+            allowed = ", ".join(accepted) or "(none)"
             raise RegistryError(
                 f"{kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; accepted: {allowed}"
             )
-        missing = [
-            k for k, d in accepted.items() if d is _inspect.Parameter.empty and k not in params and k not in reserved
-        ]
+        missing = [k for k, d in accepted.items() if d is _inspect.Parameter.empty and k not in params]
         if missing:
             raise RegistryError(f"{kind} {name!r} needs parameter {', '.join(map(repr, missing))}")
 
@@ -120,7 +112,7 @@ class Registry:
     def get(cls, kind: str, name: str, **params: Any) -> Any:
         """Build the component ``kind``/``name`` with ``params``."""
         component = cls.get_class(kind, name)
-        cls.check_params(kind, name, params, reserved=())
+        cls.check_params(kind, name, params)
         try:
             return component(**params)
         except (TypeError, ValueError) as err:
@@ -130,18 +122,14 @@ class Registry:
     def inspect(cls, kind: str, name: str) -> Dict[str, Any]:
         """Signature, defaults, docstring and compatibility notes of one component."""
         component = cls.get_class(kind, name)
-        filled = getattr(component, "filled_by_model", ())
         params = {
-            k: ("<set by the model>" if k in filled else "<required>" if v is _inspect.Parameter.empty else v)
-            for k, v in cls.parameters(kind, name).items()
+            k: "<required>" if v is _inspect.Parameter.empty else v for k, v in cls.parameters(kind, name).items()
         }
         return {
             "kind": kind,
             "name": name,
             "class": f"{component.__module__}.{component.__qualname__}",
-            "signature": f"{name}{_inspect.signature(component.__init__)}".replace("(self, ", "(").replace(
-                "(self)", "()"
-            ),
+            "signature": f"{name}{_inspect.signature(component)}",
             "parameters": params,
             "doc": _inspect.getdoc(component) or "",
             "compatibility": getattr(component, "compatibility", "works with every other component"),

@@ -1,11 +1,18 @@
-"""Turning ``{kind: {"name": ..., "params": {...}}}`` specs into components, with clear errors."""
+"""Turning ``{kind: {"name", "params", "module"}}`` specs into components, with clear errors.
 
+A spec records the module defining each component, so a saved predictor whose components come from another
+package deserializes without that package being imported first.
+"""
+
+import importlib
+import importlib.util
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import COMPONENT_KINDS
 from gluonts_diffusion.core.registry import Registry, RegistryError
 
-#: the components a default estimator uses
+#: the components a default estimator uses (the estimator's signature defaults read them)
 DEFAULT_COMPONENTS: Dict[str, str] = {
     "preprocessing": "raw",
     "architecture": "transformer",
@@ -19,27 +26,43 @@ DEFAULT_COMPONENTS: Dict[str, str] = {
 def component_spec(
     names: Mapping[str, Optional[str]], params: Mapping[str, Optional[Mapping[str, Any]]]
 ) -> Dict[str, Dict[str, Any]]:
-    """JSON-able ``{kind: {"name", "params"}}`` from per-kind names and parameter dicts, validated."""
+    """JSON-able ``{kind: {"name", "params", "module"}}`` from per-kind names and parameter dicts, validated."""
     spec = {}
     for kind in COMPONENT_KINDS:
         name = names.get(kind) or DEFAULT_COMPONENTS[kind]
         kwargs = dict(params.get(kind) or {})
         Registry.check_params(kind, name, kwargs)
-        spec[kind] = {"name": name, "params": kwargs}
+        spec[kind] = {"name": name, "params": kwargs, "module": Registry.get_class(kind, name).__module__}
     return spec
 
 
+def build_component(kind: str, entry: Mapping[str, Any]) -> Any:
+    """The component ``entry`` (``{"name", "params"[, "module"]}``) describes. A name the registry does not
+    know is looked up again after importing the recorded ``module``, when that module can be imported."""
+    name, module = entry["name"], entry.get("module")
+    if module and name not in Registry.list(kind) and _importable(module):
+        importlib.import_module(module)
+    return Registry.get(kind, name, **entry.get("params", {}))
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or the name is not a module name
+        return False
+
+
 def build_components(
-    spec: Mapping[str, Mapping[str, Any]], prebuilt: Optional[Mapping[str, Any]] = None, **architecture_shapes
+    spec: Mapping[str, Mapping[str, Any]], shapes: ArchitectureShapes, prebuilt: Optional[Mapping[str, Any]] = None
 ) -> Dict[str, Any]:
-    """Instantiate every component of ``spec`` not in ``prebuilt``; the architecture also gets ``architecture_shapes``."""
+    """Instantiate every component of ``spec`` not in ``prebuilt``, in :data:`COMPONENT_KINDS` order; the
+    architecture is built for ``shapes`` right away (so parameters are initialised in that order)."""
     built = dict(prebuilt or {})
     for kind in COMPONENT_KINDS:
-        if kind in built:
-            continue
-        entry = spec[kind]
-        extra = architecture_shapes if kind == "architecture" else {}
-        built[kind] = Registry.get(kind, entry["name"], **entry.get("params", {}), **extra)
+        if kind not in built:
+            built[kind] = build_component(kind, spec[kind])
+            if kind == "architecture":
+                built[kind].build(shapes)
     return built
 
 

@@ -6,7 +6,7 @@ prediction; a Lightning module for training; a :class:`PyTorchPredictor` whose f
 ``SampleForecast`` s of shape (num_samples, prediction_length[, target_dim]).
 """
 
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -34,9 +34,16 @@ from gluonts.transform import (
     VstackFeatures,
 )
 
-from .components import component_spec
-from .lightning_module import INPUT_NAMES, TRAINING_INPUT_NAMES, DiffusionLightningModule
+from .components import DEFAULT_COMPONENTS, component_spec
+from .lightning_module import DiffusionLightningModule
 from .module import compile_options
+
+
+def component_choices(**choices: Tuple[Optional[str], Optional[Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+    """The validated component spec of ``kind=(name, kwargs)`` pairs (see :func:`component_spec`)."""
+    return component_spec(
+        {kind: name for kind, (name, _) in choices.items()}, {kind: kwargs for kind, (_, kwargs) in choices.items()}
+    )
 
 
 def default_lags(freq: str, context_length: int) -> List[int]:
@@ -94,17 +101,17 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         freq: str,
         prediction_length: int,
         context_length: Optional[int] = None,
-        preprocessing: str = "raw",
+        preprocessing: str = DEFAULT_COMPONENTS["preprocessing"],
         preprocessing_kwargs: Optional[Dict[str, Any]] = None,
-        architecture: str = "transformer",
+        architecture: str = DEFAULT_COMPONENTS["architecture"],
         architecture_kwargs: Optional[Dict[str, Any]] = None,
-        noise: str = "standard",
+        noise: str = DEFAULT_COMPONENTS["noise"],
         noise_kwargs: Optional[Dict[str, Any]] = None,
-        sde: str = "vpsde",
+        sde: str = DEFAULT_COMPONENTS["sde"],
         sde_kwargs: Optional[Dict[str, Any]] = None,
-        objective: str = "denoising",
+        objective: str = DEFAULT_COMPONENTS["objective"],
         objective_kwargs: Optional[Dict[str, Any]] = None,
-        sampler: str = "ddim",
+        sampler: str = DEFAULT_COMPONENTS["sampler"],
         sampler_kwargs: Optional[Dict[str, Any]] = None,
         lags_seq: Optional[List[int]] = None,
         target_dim: int = 1,
@@ -125,44 +132,27 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
-        if prediction_length < 1:
-            raise ValueError(f"prediction_length must be >= 1, got {prediction_length}")
-        if target_dim < 1:
-            raise ValueError(f"target_dim must be >= 1, got {target_dim}")
-        self.freq = freq
-        self.prediction_length = prediction_length
+        if prediction_length < 1 or target_dim < 1:
+            raise ValueError(f"prediction_length and target_dim must be >= 1, got {prediction_length}, {target_dim}")
+        self.freq, self.prediction_length, self.target_dim = freq, prediction_length, target_dim
         self.context_length = context_length or 4 * prediction_length
-        self.components = component_spec(
-            {
-                "preprocessing": preprocessing,
-                "architecture": architecture,
-                "noise": noise,
-                "sde": sde,
-                "objective": objective,
-                "sampler": sampler,
-            },
-            {
-                "preprocessing": preprocessing_kwargs,
-                "architecture": architecture_kwargs,
-                "noise": noise_kwargs,
-                "sde": sde_kwargs,
-                "objective": objective_kwargs,
-                "sampler": sampler_kwargs,
-            },
+        self.components = component_choices(
+            preprocessing=(preprocessing, preprocessing_kwargs),
+            architecture=(architecture, architecture_kwargs),
+            noise=(noise, noise_kwargs),
+            sde=(sde, sde_kwargs),
+            objective=(objective, objective_kwargs),
+            sampler=(sampler, sampler_kwargs),
         )
         self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
         self.time_features = time_features_from_frequency_str(freq)
-        self.target_dim = target_dim
         self.num_parallel_samples = num_parallel_samples
-        self.condition_dropout = condition_dropout
-        self.guidance_scale = guidance_scale
+        self.condition_dropout, self.guidance_scale = condition_dropout, guidance_scale
         self.lr, self.weight_decay, self.ema_decay, self.patience = lr, weight_decay, ema_decay, patience
-        self.batch_size = batch_size
-        self.num_batches_per_epoch = num_batches_per_epoch
+        self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.predict_batch_size = predict_batch_size or batch_size
         self.min_past = min(self.context_length, prediction_length)
-        self.train_sampler = train_sampler
-        self.validation_sampler = validation_sampler
+        self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
         compile_options(compile)  # fail here, not at the first batch
         self.compile = compile
         self.gradient_checkpointing = bool(gradient_checkpointing)
@@ -283,7 +273,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             instances,
             batch_size=self.batch_size,
             shuffle_buffer_length=shuffle_buffer_length,
-            field_names=TRAINING_INPUT_NAMES,
+            field_names=list(module.model.describe_inputs(stage="training")),
             output_type=torch.tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
@@ -291,13 +281,16 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     def create_validation_data_loader(self, data: Dataset, module: DiffusionLightningModule, **kwargs) -> Iterable:
         instances = self._create_instance_splitter(module, "validation").apply(data, is_train=True)
         return as_stacked_batches(
-            instances, batch_size=self.batch_size, field_names=TRAINING_INPUT_NAMES, output_type=torch.tensor
+            instances,
+            batch_size=self.batch_size,
+            field_names=list(module.model.describe_inputs(stage="training")),
+            output_type=torch.tensor,
         )
 
     def create_predictor(self, transformation: Transformation, module: DiffusionLightningModule) -> PyTorchPredictor:
         return PyTorchPredictor(
             input_transform=transformation + self._create_instance_splitter(module, "test"),
-            input_names=INPUT_NAMES,
+            input_names=list(module.model.describe_inputs()),
             prediction_net=module,
             batch_size=self.predict_batch_size,
             prediction_length=self.prediction_length,

@@ -16,8 +16,6 @@ from typing import Dict, Union
 import torch
 from torch import nn
 
-INPUT_NAMES = ("x_t", "t", "context", "future_features")
-
 
 class DenoiserStep(nn.Module):
     """One denoiser evaluation of a :class:`DiffusionModel`, with the conditioning encoded inside."""
@@ -31,14 +29,11 @@ class DenoiserStep(nn.Module):
 
 
 def example_inputs(model, batch: int = 2) -> Dict[str, torch.Tensor]:
-    """Zero inputs of the shapes the denoiser of ``model`` takes."""
-    length, channels = model.diffused_shape
-    return {
-        "x_t": torch.zeros(batch, length, channels),
-        "t": torch.full((batch,), 0.5),
-        "context": torch.zeros(batch, model.context_length, model.context_dim),
-        "future_features": torch.zeros(batch, model.prediction_length, model.future_dim),
-    }
+    """Inputs of the shapes the denoiser of ``model`` takes (``model.describe_inputs(stage="denoiser")``):
+    zeros, and ``t = 0.5``."""
+    inputs = model.describe_inputs(batch, stage="denoiser").zeros()
+    inputs["t"].fill_(0.5)
+    return inputs
 
 
 def export_model(predictor, path: Union[str, Path]) -> Path:
@@ -57,9 +52,9 @@ def export_model(predictor, path: Union[str, Path]) -> Path:
         program = torch.onnx.export(
             step,
             tuple(inputs.values()),
-            input_names=list(INPUT_NAMES),
+            input_names=list(inputs),
             output_names=["output"],
-            dynamic_shapes={name: {0: batch} for name in INPUT_NAMES},
+            dynamic_shapes={name: {0: batch} for name in inputs},
             dynamo=True,
         )
     program.save(str(folder / "denoiser.onnx"))

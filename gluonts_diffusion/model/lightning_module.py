@@ -1,17 +1,15 @@
-"""``DiffusionLightningModule``: the thin Lightning wrapper (loss, optimizer, EMA of the weights,
-ensemble weights from the members' losses)."""
+"""``DiffusionLightningModule``: the thin Lightning wrapper (loss, optimizer, EMA of the weights; the
+architecture's own training callbacks)."""
 
 from typing import Any, Dict, List, Optional
 
 import lightning.pytorch as pl
 import torch
 from gluonts.core.component import validated
+from gluonts.torch.model.lightning_util import has_validation_loop
 from torch.optim.swa_utils import AveragedModel
 
 from .module import DiffusionModel
-
-INPUT_NAMES = ["past_target", "past_observed_values", "past_time_feat", "future_time_feat"]
-TRAINING_INPUT_NAMES = INPUT_NAMES + ["future_target", "future_observed_values"]
 
 
 def ema_with_warmup(decay: float):
@@ -40,12 +38,9 @@ class DiffusionLightningModule(pl.LightningModule):
         ema_decay: decay of the weight EMA used for sampling (None disables it).
         patience: epochs without improvement of the monitored loss before the learning rate halves.
 
-    Ensembles with learned weights (architecture ``ensemble`` without ``weights``): every member's own
-    loss is accumulated over each validation epoch (each training epoch when there is no validation
-    data) with :meth:`DiffusionModel.member_losses`, on the weights used for sampling, and at the
-    epoch's end the ensemble's weights are set from the mean losses, in the trained model and in its EMA
-    copy alike -- before Lightning's checkpoint of that epoch is written, so the best checkpoint the
-    estimator restores carries them. ``ensemble_member_losses`` keeps the last mean losses.
+    Behaviour a component needs while training arrives as the callbacks its architecture supplies
+    (:meth:`BaseArchitecture.training_callbacks`, e.g. an ensemble learning its weights); they reach
+    :attr:`sampling_model` and the ``model``/``ema`` pair through this module.
     """
 
     @validated()
@@ -68,10 +63,6 @@ class DiffusionLightningModule(pl.LightningModule):
             if ema_decay
             else None
         )
-        #: mean loss of each ensemble member behind the current weights (None until first set)
-        self.ensemble_member_losses: Optional[List[float]] = None
-        self._member_loss_sum: Optional[torch.Tensor] = None
-        self._member_loss_count = 0
 
     @property
     def sampling_model(self) -> DiffusionModel:
@@ -83,74 +74,22 @@ class DiffusionLightningModule(pl.LightningModule):
     def forward(self, *args, **kwargs):
         return self.sampling_model(*args, **kwargs)
 
+    def configure_callbacks(self) -> List[pl.Callback]:
+        return self.model.architecture.training_callbacks()
+
     def _loss(self, model: DiffusionModel, batch) -> torch.Tensor:
-        return model.loss(**{name: batch[name] for name in TRAINING_INPUT_NAMES}).mean()
+        return model.loss(**{name: batch[name] for name in model.describe_inputs(stage="training")}).mean()
 
     def _has_validation(self) -> bool:
-        """Whether the running fit has validation data (known before the first validation epoch)."""
-        trainer = self._trainer
-        if trainer is None:
-            return False
-        try:
-            defined = trainer.fit_loop.epoch_loop.val_loop._data_source.is_defined()
-        except AttributeError:  # another Lightning version: fall back to the loaded dataloaders
-            defined = trainer.val_dataloaders is not None
-        return bool(defined) and trainer.limit_val_batches != 0
+        """Whether the running fit validates (known before the first validation epoch)."""
+        return bool(has_validation_loop(self.trainer)) and self.trainer.limit_val_batches != 0
 
     def training_step(self, batch, batch_idx: int):
         loss = self._loss(self.model, batch)
         self.log(
             "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
         )
-        if self.model.learns_ensemble_weights and not self._has_validation():
-            self._accumulate_member_losses(batch)
         return loss
-
-    # ------------------------------------------------------------------ ensemble weights
-    def _accumulate_member_losses(self, batch) -> None:
-        model = self.sampling_model
-        was_training = model.training
-        model.eval()  # score the members as they sample: no dropout
-        try:
-            losses = model.member_losses(**{name: batch[name] for name in TRAINING_INPUT_NAMES})
-        finally:
-            model.train(was_training)
-        total = losses.detach().to(torch.float64).sum(1)
-        self._member_loss_sum = total if self._member_loss_sum is None else self._member_loss_sum + total
-        self._member_loss_count += losses.shape[1]
-
-    def _apply_member_losses(self) -> None:
-        """Set the ensemble weights of the trained model and of its EMA copy from the accumulated losses."""
-        if self._member_loss_sum is None or not self._member_loss_count:
-            return
-        total = self._member_loss_sum
-        if self._trainer is not None and self._trainer.world_size > 1:  # every process gets the same weights
-            total = self.trainer.strategy.reduce(total, reduce_op="sum")
-            count = self.trainer.strategy.reduce(
-                torch.tensor(float(self._member_loss_count), device=total.device), reduce_op="sum"
-            )
-        else:
-            count = torch.tensor(float(self._member_loss_count))
-        mean = (total.cpu() / count.cpu()).tolist()
-        self._member_loss_sum, self._member_loss_count = None, 0
-        self.set_ensemble_weights(mean)
-
-    def set_ensemble_weights(self, losses) -> torch.Tensor:
-        """Set the ensemble's weights from per-member ``losses`` in the trained model and in the EMA copy
-        (the model that samples); returns the weights."""
-        self.ensemble_member_losses = [float(v) for v in losses]
-        weights = self.model.set_ensemble_weights(self.ensemble_member_losses)
-        if self.ema is not None:
-            self.ema.module.set_ensemble_weights(self.ensemble_member_losses)
-        return weights
-
-    def on_train_epoch_end(self) -> None:
-        if self.model.learns_ensemble_weights and not self._has_validation():
-            self._apply_member_losses()
-
-    def on_validation_epoch_end(self) -> None:
-        if self.model.learns_ensemble_weights and not self.trainer.sanity_checking:
-            self._apply_member_losses()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.ema is not None:
@@ -161,8 +100,6 @@ class DiffusionLightningModule(pl.LightningModule):
         self.log(
             "val_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
         )
-        if self.model.learns_ensemble_weights and not self.trainer.sanity_checking:
-            self._accumulate_member_losses(batch)
         return loss
 
     def configure_optimizers(self):

@@ -16,15 +16,16 @@ autocast, but its outputs are cast back to the dtype of the diffused tensor, so 
 the loss and the sampler's state stay in float32.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
+from gluonts.model.inputs import Input, InputSpec
 from torch import nn
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.denoiser import Denoiser
-from gluonts_diffusion.core.registry import Registry
 
-from .components import build_components, check_compatible
+from .components import build_component, build_components, check_compatible
 
 #: ``torch.compile`` arguments accepted in the ``compile`` option
 COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")
@@ -63,8 +64,9 @@ class DiffusionModel(nn.Module):
         (``backend``, ``mode``, ``fullgraph``, ``dynamic``, ...). Compiled lazily, on first use, by each
         copy of the model (the EMA copy too); parameters and ``state_dict`` are those of the plain module.
     gradient_checkpointing: recompute the architecture's blocks in the backward pass instead of storing
-        their activations (:func:`~gluonts_diffusion.components.architectures._layers.enable_gradient_checkpointing`):
-        less memory, about one more forward pass per step; same loss and gradients.
+        their activations (:meth:`BaseArchitecture.enable_gradient_checkpointing
+        <gluonts_diffusion.core.architecture.BaseArchitecture.enable_gradient_checkpointing>`): less memory,
+        about one more forward pass per step; same loss and gradients.
     """
 
     def __init__(
@@ -96,22 +98,16 @@ class DiffusionModel(nn.Module):
         self.condition_dropout = condition_dropout
         self.guidance_scale = guidance_scale
 
+        self.num_time_features = num_time_features
         c = target_dim
-        pre_spec = components["preprocessing"]
-        pre = Registry.get("preprocessing", pre_spec["name"], **pre_spec.get("params", {}))
+        pre = build_component("preprocessing", components["preprocessing"])
         length, channels = pre.diffused_shape(prediction_length, c)
         self.context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
         self.future_dim = c * len(self.future_lags) + num_time_features
-        built = build_components(
-            components,
-            prebuilt={"preprocessing": pre},
-            length=length,
-            channels=channels,
-            context_length=context_length,
-            context_dim=self.context_dim,
-            future_dim=self.future_dim,
-            prediction_length=prediction_length,
+        self.shapes = ArchitectureShapes(
+            length, channels, context_length, self.context_dim, self.future_dim, prediction_length
         )
+        built = build_components(components, self.shapes, prebuilt={"preprocessing": pre})
         check_compatible(built)
         self.preprocessing = built["preprocessing"]
         self.architecture = built["architecture"]
@@ -121,9 +117,7 @@ class DiffusionModel(nn.Module):
         self.compile_options = compile_options(compile)
         self.gradient_checkpointing = bool(gradient_checkpointing)
         if self.gradient_checkpointing:
-            from gluonts_diffusion.components.architectures._layers import enable_gradient_checkpointing
-
-            enable_gradient_checkpointing(self.architecture)
+            self.architecture.enable_gradient_checkpointing()
 
     # ------------------------------------------------------------------ network
     def __getstate__(self):
@@ -133,7 +127,7 @@ class DiffusionModel(nn.Module):
         return state
 
     @property
-    def denoiser(self) -> Callable:
+    def network(self) -> Callable:
         """``architecture``, or its ``torch.compile``-d version when ``compile`` is set (built on first use;
         kept out of the module tree, so parameters and ``state_dict`` are unchanged)."""
         if self.compile_options is None:
@@ -147,7 +141,36 @@ class DiffusionModel(nn.Module):
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
         the network may compute in bf16/fp16; the diffusion math stays in float32)."""
-        return self.denoiser(x, t, cond).to(x.dtype)
+        return self.network(x, t, cond).to(x.dtype)
+
+    def describe_inputs(
+        self, batch_size: int = 1, stage: Literal["prediction", "training", "denoiser"] = "prediction"
+    ) -> InputSpec:
+        """Names and shapes of the inputs, as GluonTS's networks describe them: ``prediction``, those of
+        :meth:`forward` (the predictor's input names); ``training``, those of :meth:`loss` (the training
+        batches); ``denoiser``, those of one network evaluation ``(x_t, t, context, future_features)``."""
+        if stage == "denoiser":
+            s = self.shapes
+            shapes: Dict[str, Tuple[int, ...]] = {
+                "x_t": (batch_size, s.length, s.channels),
+                "t": (batch_size,),
+                "context": (batch_size, s.context_length, s.context_dim),
+                "future_features": (batch_size, s.prediction_length, s.future_dim),
+            }
+        elif stage in ("prediction", "training"):
+            dim = () if self.target_dim == 1 else (self.target_dim,)
+            shapes = {
+                "past_target": (batch_size, self.past_length, *dim),
+                "past_observed_values": (batch_size, self.past_length, *dim),
+                "past_time_feat": (batch_size, self.past_length, self.num_time_features),
+                "future_time_feat": (batch_size, self.prediction_length, self.num_time_features),
+            }
+            if stage == "training":
+                shapes["future_target"] = (batch_size, self.prediction_length, *dim)
+                shapes["future_observed_values"] = (batch_size, self.prediction_length, *dim)
+        else:
+            raise ValueError(f"stage must be 'prediction', 'training' or 'denoiser', got {stage!r}")
+        return InputSpec({name: Input(shape=shape, dtype=torch.float32) for name, shape in shapes.items()}, torch.zeros)
 
     # ------------------------------------------------------------------ conditioning
     def _lagged(self, scaled: torch.Tensor, lags: List[int], start: int, stop: int) -> torch.Tensor:
@@ -228,43 +251,26 @@ class DiffusionModel(nn.Module):
             lambda x, t: self.denoise(x, t, cond), x0, mask, self.sde, noise, generator=generator
         )
 
-    # ------------------------------------------------------------------ ensembles
-    @property
-    def learns_ensemble_weights(self) -> bool:
-        """Whether the architecture is an ensemble whose weights are set from its members' losses."""
-        return bool(getattr(self.architecture, "learn_weights", False)) and hasattr(
-            self.architecture, "member_networks"
-        )
-
     @torch.no_grad()
-    def member_losses(
+    def losses_of(
         self,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        future_time_feat: torch.Tensor,
-        future_target: torch.Tensor,
-        future_observed_values: torch.Tensor,
+        networks: Callable[[Any], Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]],
+        batch: Mapping[str, torch.Tensor],
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
-        """Each ensemble member's own training loss ``(num_members, batch)``, all on the same draw of
-        times and noise (the generator's state is replayed for every member), without condition dropout.
-
-        ``generator`` defaults to a fresh one seeded from the global RNG. Raises ``TypeError`` when the
-        architecture has no ``member_networks`` (is not an ensemble).
-        """
-        if not hasattr(self.architecture, "member_networks"):
-            raise TypeError(f"member_losses needs an ensemble architecture, got {type(self.architecture).__name__}")
-        context, future, x0, mask, noise = self._training_inputs(
-            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
-        )
+        """Training losses ``(num_networks, batch)`` of the denoisers ``network(x_t, t)`` that ``networks(cond)``
+        binds to the batch's condition (e.g. an ensemble's ``member_networks``), all on one draw of times and
+        noise (the generator's state is replayed for each), without condition dropout. ``batch`` holds the
+        training inputs (:meth:`describe_inputs`); ``generator`` defaults to one seeded from the global RNG."""
+        inputs = {name: batch[name] for name in self.describe_inputs(stage="training")}
+        context, future, x0, mask, noise = self._training_inputs(**inputs)
         cond = self.architecture.encode(context, future)
         if generator is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
             generator = torch.Generator(device=x0.device).manual_seed(seed)
         start = generator.get_state()
         losses = []
-        for network in self.architecture.member_networks(cond):
+        for network in networks(cond):
             generator.set_state(start)
             losses.append(
                 self.objective.loss(
@@ -278,12 +284,8 @@ class DiffusionModel(nn.Module):
             )
         return torch.stack(losses)
 
-    def set_ensemble_weights(self, losses: Sequence[float], method: str = "softmax") -> torch.Tensor:
-        """Set the ensemble's weights from per-member losses (``EnsembleArchitecture.set_weights_from_losses``)."""
-        return self.architecture.set_weights_from_losses(losses, method=method)
-
     # ------------------------------------------------------------------ sampling
-    def prediction(self, cond: Any, uncond: Any = None) -> Denoiser:
+    def denoiser(self, cond: Any, uncond: Any = None) -> Denoiser:
         """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given:
         ``out_u + w (out_c - out_u)``; ``w = 0`` evaluates only the unconditional network and ``w = 1``
         only the conditional one (exactly)."""
@@ -330,7 +332,7 @@ class DiffusionModel(nn.Module):
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
         z = self.sampler(
-            self.prediction(cond, uncond) if cond is not None else self.prediction(uncond),
+            self.denoiser(cond, uncond) if cond is not None else self.denoiser(uncond),
             (batch * s, *self.diffused_shape),
             self.sde,
             noise,

@@ -4,23 +4,26 @@
   (sinusoids of ``1000 t`` as in DDPM / DiffWave, then a two-layer SiLU MLP);
 * :class:`NullCondition` -- a learned null vector replacing the condition of dropped rows
   (classifier-free guidance, Ho & Salimans, 2022);
+* :func:`nonempty` -- one step / one feature of zeros in place of an empty sequence;
 * :func:`resample_length` -- linear interpolation of a ``(batch, L, F)`` sequence to another length;
-* :class:`ContextEncoder` -- GRU over the history ``(batch, context_length, context_dim)`` giving
+* :class:`ContextEncoder` -- GRU or LSTM over the history ``(batch, context_length, context_dim)`` giving
   per-step states and a summary vector;
 * :func:`apply_drop` -- replace rows of a tensor by a null tensor where ``drop`` is True;
-* :func:`enable_gradient_checkpointing` -- recompute an architecture's blocks in the backward pass.
+* :func:`summary_with_future` -- a history summary broadcast over the window, with the future features;
+* :func:`check_at_least`, :func:`check_kernel_size`, :func:`check_dropout` -- hyper-parameter checks.
 """
 
 from __future__ import annotations
 
 import math
-import types
-from typing import List, Optional, Tuple
+from typing import Literal, Optional, Tuple, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
+
+#: the recurrent cells of :class:`ContextEncoder` and of the ``rnn`` architecture
+RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -48,7 +51,8 @@ class SinusoidalTimeEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         emb = self.sinusoids(t)
-        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+        first = cast(nn.Linear, self.mlp[0])
+        return self.mlp(emb.to(first.weight.dtype))
 
 
 def apply_drop(x: torch.Tensor, null: torch.Tensor, drop: Optional[torch.Tensor]) -> torch.Tensor:
@@ -86,23 +90,31 @@ def resample_length(x: torch.Tensor, length: int) -> torch.Tensor:
     return F.interpolate(x.transpose(1, 2), size=length, mode="linear", align_corners=True).transpose(1, 2)
 
 
-class ContextEncoder(nn.Module):
-    """GRU over the history: ``(batch, context_length, context_dim)`` -> per-step states
-    ``(batch, context_length, hidden)`` and a summary ``(batch, hidden)`` (last hidden state)."""
+def nonempty(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (batch, L, F), or zeros of one step / one feature where ``L`` / ``F`` is 0."""
+    if x.shape[-1] == 0:
+        x = x.new_zeros(*x.shape[:-1], 1)
+    if x.shape[1] == 0:
+        x = x.new_zeros(x.shape[0], 1, x.shape[2])
+    return x
 
-    def __init__(self, context_dim: int, hidden: int, num_layers: int = 1) -> None:
+
+class ContextEncoder(nn.Module):
+    """RNN over the history: ``(batch, context_length, context_dim)`` -> per-step states
+    ``(batch, context_length, hidden)`` and a summary ``(batch, hidden)`` (last hidden state of the top layer).
+    An empty history (no steps or no features) reads as one step of zeros."""
+
+    def __init__(
+        self, context_dim: int, hidden: int, num_layers: int = 1, cell: Literal["gru", "lstm"] = "gru"
+    ) -> None:
         super().__init__()
         self.proj = nn.Linear(max(context_dim, 1), hidden)
-        self.rnn = nn.GRU(hidden, hidden, num_layers=num_layers, batch_first=True)
+        self.rnn = RNN_CELLS[cell](hidden, hidden, num_layers=num_layers, batch_first=True)
         self.context_dim = context_dim
 
     def forward(self, context: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        if context.shape[-1] == 0:
-            context = context.new_zeros(*context.shape[:-1], 1)
-        if context.shape[1] == 0:
-            context = context.new_zeros(context.shape[0], 1, context.shape[2])
-        states, h = self.rnn(self.proj(context))
-        return states, h[-1]
+        states, h = self.rnn(self.proj(nonempty(context)))
+        return states, (h[0] if isinstance(h, tuple) else h)[-1]  # an LSTM's state is (h, c)
 
 
 def future_or_empty(
@@ -114,56 +126,29 @@ def future_or_empty(
     return future_features
 
 
-# --------------------------------------------------------------------------- gradient checkpointing
-def _checkpointed_forward(self: nn.Module, *args, **kwargs):
-    """The class's ``forward``, run under :func:`torch.utils.checkpoint.checkpoint` while training with
-    gradients: activations are not stored but recomputed in the backward pass (same values, same
-    gradients; the RNG state is replayed, so dropout masks agree)."""
-    forward = type(self).forward.__get__(self)
-    if self.training and torch.is_grad_enabled():
-        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
-    return forward(*args, **kwargs)
+def summary_with_future(
+    summary: torch.Tensor, future_features: Optional[torch.Tensor], length: int, prediction_length: int
+) -> torch.Tensor:
+    """A history summary ``(batch, hidden)`` broadcast over ``length`` positions and concatenated with the
+    future features ``(batch, prediction_length, future_dim)`` resampled to ``length`` ->
+    ``(batch, length, hidden + future_dim)``."""
+    batch = summary.shape[0]
+    future = resample_length(future_or_empty(future_features, batch, prediction_length, summary), length)
+    return torch.cat([summary.unsqueeze(1).expand(batch, length, summary.shape[-1]), future.to(summary)], -1)
 
 
-def checkpoint_blocks(architecture: nn.Module) -> List[nn.Module]:
-    """The modules :func:`enable_gradient_checkpointing` wraps: those an architecture lists in its
-    ``checkpoint_modules()`` method if it has one, else every composite element (one with submodules)
-    of every ``nn.ModuleList`` inside it -- the repeated blocks/layers of the usual designs (transformer
-    denoiser blocks and encoder layers, DiffWave residual blocks, hybrid conv/attention layers).
-    Nested architectures (ensemble members) are searched in turn, not wrapped whole."""
-    from gluonts_diffusion.core.base import BaseArchitecture
-
-    custom = getattr(architecture, "checkpoint_modules", None)
-    if callable(custom):
-        return list(custom())
-    blocks: List[nn.Module] = []
-
-    def visit(module: nn.Module) -> None:
-        for child in module.children():
-            if isinstance(child, BaseArchitecture):
-                blocks.extend(checkpoint_blocks(child))
-            elif isinstance(child, nn.ModuleList):
-                for element in child:
-                    if isinstance(element, BaseArchitecture):
-                        blocks.extend(checkpoint_blocks(element))
-                    elif any(True for _ in element.children()):
-                        blocks.append(element)  # a block: wrapped whole, not searched further
-                    else:
-                        visit(element)
-            else:
-                visit(child)
-
-    visit(architecture)
-    return blocks
+def check_at_least(minimum: int, **values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` (integers) below ``minimum``."""
+    for name, value in values.items():
+        if int(value) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
 
 
-def enable_gradient_checkpointing(architecture: nn.Module) -> List[nn.Module]:
-    """Run the blocks of ``architecture`` (see :func:`checkpoint_blocks`) under activation checkpointing
-    when training; returns the wrapped blocks. The parameters and the ``state_dict`` are unchanged (the
-    instance's ``forward`` is replaced, which also survives ``copy.deepcopy``), so a model trained with
-    checkpointing loads without it and vice versa. Memory for activations drops to about one block's
-    worth per block, at the price of a second forward pass of each block in the backward pass."""
-    blocks = checkpoint_blocks(architecture)
-    for block in blocks:
-        block.forward = types.MethodType(_checkpointed_forward, block)
-    return blocks
+def check_kernel_size(kernel_size: int) -> None:
+    if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
+
+
+def check_dropout(dropout: float) -> None:
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")

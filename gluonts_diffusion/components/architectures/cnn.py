@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BaseArchitecture
 from gluonts_diffusion.core.registry import Registry
 
-from ._layers import ContextEncoder, NullCondition, SinusoidalTimeEmbedding, future_or_empty, resample_length
+from ._layers import (
+    ContextEncoder,
+    NullCondition,
+    SinusoidalTimeEmbedding,
+    check_at_least,
+    check_kernel_size,
+    summary_with_future,
+)
 
 
 class _ResidualBlock(nn.Module):
@@ -58,46 +65,41 @@ class CNNArchitecture(BaseArchitecture):
 
     def __init__(
         self,
-        length: int,
-        channels: int,
-        context_length: int,
-        context_dim: int,
-        future_dim: int,
-        prediction_length: Optional[int] = None,
         residual_channels: int = 64,
         num_layers: int = 8,
         dilation_cycle: int = 4,
         kernel_size: int = 3,
         hidden_size: int = 64,
     ) -> None:
-        super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
-        for name, value in [
-            ("residual_channels", residual_channels),
-            ("num_layers", num_layers),
-            ("dilation_cycle", dilation_cycle),
-            ("hidden_size", hidden_size),
-        ]:
-            if int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
-        if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
-        self.context_encoder = ContextEncoder(context_dim, hidden_size)
-        self.cond_proj = nn.Conv1d(hidden_size + future_dim, hidden_size, 1)
-        self.null = NullCondition(hidden_size)
-        self.input = nn.Conv1d(channels, residual_channels, 1)
-        self.time_embedding = SinusoidalTimeEmbedding(residual_channels)
-        self.blocks = nn.ModuleList(
-            _ResidualBlock(residual_channels, hidden_size, int(kernel_size), 2 ** (i % int(dilation_cycle)))
-            for i in range(int(num_layers))
+        super().__init__()
+        check_at_least(
+            1,
+            residual_channels=residual_channels,
+            num_layers=num_layers,
+            dilation_cycle=dilation_cycle,
+            hidden_size=hidden_size,
         )
-        self.skip = nn.Conv1d(residual_channels, residual_channels, 1)
-        self.output = nn.Conv1d(residual_channels, channels, 1)
+        check_kernel_size(kernel_size)
+        self.residual_channels, self.num_layers, self.dilation_cycle = residual_channels, num_layers, dilation_cycle
+        self.kernel_size, self.hidden_size = int(kernel_size), hidden_size
+
+    def create_layers(self, shapes: ArchitectureShapes) -> None:
+        residual, hidden = self.residual_channels, self.hidden_size
+        self.context_encoder = ContextEncoder(shapes.context_dim, hidden)
+        self.cond_proj = nn.Conv1d(hidden + shapes.future_dim, hidden, 1)
+        self.null = NullCondition(hidden)
+        self.input = nn.Conv1d(shapes.channels, residual, 1)
+        self.time_embedding = SinusoidalTimeEmbedding(residual)
+        self.blocks = nn.ModuleList(
+            _ResidualBlock(residual, hidden, self.kernel_size, 2 ** (i % int(self.dilation_cycle)))
+            for i in range(int(self.num_layers))
+        )
+        self.skip = nn.Conv1d(residual, residual, 1)
+        self.output = nn.Conv1d(residual, shapes.channels, 1)
 
     def encode(self, context, future_features, drop=None):
-        batch = context.shape[0]
         _, summary = self.context_encoder(context)
-        future = resample_length(future_or_empty(future_features, batch, self.prediction_length, context), self.length)
-        seq = torch.cat([summary.unsqueeze(1).expand(batch, self.length, summary.shape[-1]), future.to(summary)], -1)
+        seq = summary_with_future(summary, future_features, self.shapes.length, self.shapes.prediction_length)
         cond = F.silu(self.cond_proj(seq.transpose(1, 2))).transpose(1, 2)
         return self.null(cond, drop)  # (batch, length, hidden)
 

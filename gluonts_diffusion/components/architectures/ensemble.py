@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, get_args
 
 import torch
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BaseArchitecture
 from gluonts_diffusion.core.registry import Registry
 
-AGGREGATIONS = ("weighted_mean", "mixture")
+from ._weight_learning import EnsembleWeightLearning
+
+Aggregation = Literal["weighted_mean", "mixture"]
+AGGREGATIONS = get_args(Aggregation)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
@@ -42,7 +46,8 @@ def _call_member(member: BaseArchitecture, cond: Any, x_t: torch.Tensor, t: torc
 @Registry.register("architecture", "ensemble")
 class EnsembleArchitecture(BaseArchitecture):
     """Ensemble of denoisers (Lakshminarayanan et al., 2017, applied to diffusion denoisers), each
-    member built with ``Registry.get("architecture", name, <shape args>, **model_params.get(name, {}))``.
+    member built with ``Registry.get("architecture", name, **model_params.get(name, {}))`` and built for the
+    ensemble's shapes.
 
     ``encode`` returns ``{"members": (cond_1, ..., cond_M), "assign": (batch,) member index}``; ``drop``
     is passed to every member.
@@ -65,27 +70,21 @@ class EnsembleArchitecture(BaseArchitecture):
         model_params: extra constructor parameters per name.
         aggregation: ``weighted_mean`` or ``mixture``.
         weights: non-negative member weights (normalized to sum to one). If omitted they start uniform
-            and are learned (``learn_weights``): the estimator sets them after every validation epoch
-            (else every training epoch) from each member's own loss on the same noise and times
-            (:meth:`DiffusionModel.member_losses`), via :meth:`set_weights_from_losses`.
+            and are learned (``learn_weights``): the :class:`EnsembleWeightLearning` callback that
+            :meth:`training_callbacks` supplies sets them after every validation epoch (else every training
+            epoch) from each member's own loss on the same noise and times, via :meth:`set_weights_from_losses`.
         temperature: softmax temperature of :meth:`set_weights_from_losses`.
     """
 
     def __init__(
         self,
-        length: int,
-        channels: int,
-        context_length: int,
-        context_dim: int,
-        future_dim: int,
-        prediction_length: Optional[int] = None,
         models: Sequence[str] = ("transformer", "cnn", "rnn"),
         model_params: Optional[Dict[str, Dict[str, Any]]] = None,
-        aggregation: str = "weighted_mean",
+        aggregation: Aggregation = "weighted_mean",
         weights: Optional[Sequence[float]] = None,
         temperature: float = 1.0,
     ) -> None:
-        super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
+        super().__init__()
         models = [models] if isinstance(models, str) else list(models)
         if not models:
             raise ValueError("models must name at least one architecture")
@@ -103,22 +102,16 @@ class EnsembleArchitecture(BaseArchitecture):
             raise ValueError(f"aggregation must be 'weighted_mean' or 'mixture', got {aggregation!r}")
         if not float(temperature) > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        shape = dict(
-            length=length,
-            channels=channels,
-            context_length=context_length,
-            context_dim=context_dim,
-            future_dim=future_dim,
-            prediction_length=self.prediction_length,
-        )
         self.models: List[str] = models
-        self.aggregation = aggregation
+        self.aggregation: Aggregation = aggregation
         self.temperature = float(temperature)
         self.members = torch.nn.ModuleList(
-            Registry.get("architecture", name, **shape, **dict(model_params.get(name) or {})) for name in models
+            Registry.get("architecture", name, **dict(model_params.get(name) or {})) for name in models
         )
         #: the weights are set from the members' losses during training (they were not given)
         self.learn_weights = weights is None
+        #: mean loss of each member behind the current weights (None until set from losses)
+        self.member_losses: Optional[List[float]] = None
         if weights is None:
             w = torch.full((len(models),), 1.0 / len(models))
         else:
@@ -130,28 +123,48 @@ class EnsembleArchitecture(BaseArchitecture):
             w = w / w.sum()
         self.register_buffer("weights", w)
 
+    weights: torch.Tensor
+
+    @property
+    def member_architectures(self) -> List[BaseArchitecture]:
+        """The members, in order."""
+        return [m for m in self.members if isinstance(m, BaseArchitecture)]
+
+    def create_layers(self, shapes: ArchitectureShapes) -> None:
+        for member in self.member_architectures:
+            member.build(shapes)
+
+    def training_callbacks(self) -> List[Any]:
+        """Learned weights (no ``weights`` given) come with :class:`EnsembleWeightLearning`."""
+        return [EnsembleWeightLearning(EnsembleArchitecture)] if self.learn_weights else []
+
     # ------------------------------------------------------------------ weights
-    def set_weights_from_losses(self, losses: Sequence[float], method: str = "softmax") -> torch.Tensor:
+    def set_weights_from_losses(
+        self, losses: Sequence[float], method: Literal["softmax", "inverse"] = "softmax"
+    ) -> torch.Tensor:
         """Weights from per-member validation losses (lower loss -> larger weight):
-        ``softmax(-losses / temperature)`` or ``method="inverse"``: ``(1 / loss) / sum(1 / loss)``."""
-        losses = torch.as_tensor(list(losses), dtype=torch.float64)
-        if losses.shape != (len(self.members),) or not torch.isfinite(losses).all():
-            raise ValueError(f"losses must be {len(self.members)} finite numbers, got {losses.tolist()!r}")
+        ``softmax(-losses / temperature)`` or ``method="inverse"``: ``(1 / loss) / sum(1 / loss)``.
+        The losses are kept in :attr:`member_losses`."""
+        values = torch.as_tensor(list(losses), dtype=torch.float64)
+        if values.shape != (len(self.members),) or not torch.isfinite(values).all():
+            raise ValueError(f"losses must be {len(self.members)} finite numbers, got {values.tolist()!r}")
         if method == "softmax":
-            w = torch.softmax(-losses / self.temperature, dim=0)
+            w = torch.softmax(-values / self.temperature, dim=0)
         elif method == "inverse":
-            if (losses <= 0).any():
+            if (values <= 0).any():
                 raise ValueError("losses must be > 0 for method 'inverse'")
-            w = (1.0 / losses) / (1.0 / losses).sum()
+            w = (1.0 / values) / (1.0 / values).sum()
         else:
             raise ValueError(f"method must be 'softmax' or 'inverse', got {method!r}")
         self.weights.copy_(w.to(self.weights))
+        self.member_losses = values.tolist()
         return self.weights
 
     def member_networks(self, cond: Any) -> List[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
         """One ``network(x_t, t)`` per member, each bound to its own part of ``cond`` (from :meth:`encode`):
         member ``i`` alone denoises every row. Used to score the members separately."""
-        return [functools.partial(_call_member, member, c) for member, c in zip(self.members, cond["members"])]
+        members = self.member_architectures
+        return [functools.partial(_call_member, member, c) for member, c in zip(members, cond["members"])]
 
     def _assign(self, u: torch.Tensor) -> torch.Tensor:
         """Member index by the inverse CDF of the weights at ``u`` in [0, 1)."""
@@ -160,12 +173,12 @@ class EnsembleArchitecture(BaseArchitecture):
 
     # ------------------------------------------------------------------ interface
     def encode(self, context, future_features, drop=None):
-        conds = tuple(m.encode(context, future_features, drop) for m in self.members)
+        conds = tuple(m.encode(context, future_features, drop) for m in self.member_architectures)
         rows = torch.arange(1, context.shape[0] + 1, device=context.device, dtype=torch.float64)
         return {"members": conds, "assign": self._assign(torch.frac(rows * _GOLDEN))}
 
     def repeat_condition(self, cond: Any, repeats: int) -> Any:  # type: ignore[override]
-        members = tuple(m.repeat_condition(c, repeats) for m, c in zip(self.members, cond["members"]))
+        members = tuple(m.repeat_condition(c, repeats) for m, c in zip(self.member_architectures, cond["members"]))
         batch = cond["assign"].shape[0]
         paths = (torch.arange(repeats, device=cond["assign"].device, dtype=torch.float64) + 0.5) / repeats
         return {"members": members, "assign": self._assign(paths).repeat(batch)}
@@ -173,7 +186,7 @@ class EnsembleArchitecture(BaseArchitecture):
     def forward(self, x_t, t, cond):
         conds = cond["members"]
         if self.aggregation == "weighted_mean":
-            out = 0.0
+            out = torch.zeros_like(x_t)
             for w, member, c in zip(self.weights, self.members, conds):
                 out = out + w.to(x_t.dtype) * member(x_t, t, c)
             return out

@@ -9,10 +9,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BaseArchitecture
 from gluonts_diffusion.core.registry import Registry
 
-from ._layers import NullCondition, SinusoidalTimeEmbedding, future_or_empty, resample_length
+from ._layers import (
+    NullCondition,
+    SinusoidalTimeEmbedding,
+    check_at_least,
+    check_dropout,
+    check_kernel_size,
+    future_or_empty,
+    nonempty,
+    resample_length,
+)
 
 
 def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
@@ -66,12 +76,6 @@ class HybridArchitecture(BaseArchitecture):
 
     def __init__(
         self,
-        length: int,
-        channels: int,
-        context_length: int,
-        context_dim: int,
-        future_dim: int,
-        prediction_length: Optional[int] = None,
         d_model: int = 64,
         num_heads: int = 4,
         num_conv_layers: int = 2,
@@ -80,62 +84,58 @@ class HybridArchitecture(BaseArchitecture):
         dim_feedforward: Optional[int] = None,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
+        super().__init__()
         if int(num_heads) < 1 or int(d_model) < 2 or int(d_model) % int(num_heads):
             raise ValueError(
                 f"d_model must be >= 2 and divisible by num_heads, got d_model={d_model!r}, num_heads={num_heads!r}"
             )
-        if int(num_conv_layers) < 0 or int(num_attention_layers) < 0:
-            raise ValueError("num_conv_layers and num_attention_layers must be >= 0")
-        if int(kernel_size) < 1 or int(kernel_size) % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        d = int(d_model)
-        self.d_model = d
-        self.memory_length = max(context_length, 1) + self.prediction_length
-        self.context_proj = nn.Linear(max(context_dim, 1), d)
-        self.future_proj = nn.Linear(max(future_dim, 1), d)
-        self.local_proj = nn.Linear(max(future_dim, 1), d)
+        check_at_least(0, num_conv_layers=num_conv_layers, num_attention_layers=num_attention_layers)
+        check_kernel_size(kernel_size)
+        check_dropout(dropout)
+        self.d_model, self.num_heads, self.kernel_size = int(d_model), int(num_heads), int(kernel_size)
+        self.num_conv_layers, self.num_attention_layers = int(num_conv_layers), int(num_attention_layers)
+        self.dim_feedforward, self.dropout = dim_feedforward or 4 * self.d_model, float(dropout)
+
+    memory_positions: torch.Tensor
+    positions: torch.Tensor
+
+    def create_layers(self, shapes: ArchitectureShapes) -> None:
+        d, length = self.d_model, shapes.length
+        self.memory_length = max(shapes.context_length, 1) + shapes.prediction_length
+        self.context_proj = nn.Linear(max(shapes.context_dim, 1), d)
+        self.future_proj = nn.Linear(max(shapes.future_dim, 1), d)
+        self.local_proj = nn.Linear(max(shapes.future_dim, 1), d)
         self.register_buffer("memory_positions", sinusoidal_positions(self.memory_length, d), persistent=False)
         self.register_buffer("positions", sinusoidal_positions(length, d), persistent=False)
         self.null_memory = NullCondition(self.memory_length, d)
         self.null_local = NullCondition(length, d)
-        self.input = nn.Linear(channels, d)
+        self.input = nn.Linear(shapes.channels, d)
         self.time_embedding = SinusoidalTimeEmbedding(d)
-        self.convs = nn.ModuleList(_ConvBlock(d, int(kernel_size), 2**i) for i in range(int(num_conv_layers)))
-        self.time_proj = nn.ModuleList(nn.Linear(d, d) for _ in range(int(num_attention_layers)))
+        self.convs = nn.ModuleList(_ConvBlock(d, self.kernel_size, 2**i) for i in range(self.num_conv_layers))
+        self.time_proj = nn.ModuleList(nn.Linear(d, d) for _ in range(self.num_attention_layers))
         self.attention = nn.ModuleList(
             nn.TransformerDecoderLayer(
                 d,
-                int(num_heads),
-                dim_feedforward or 4 * d,
-                float(dropout),
+                self.num_heads,
+                self.dim_feedforward,
+                self.dropout,
                 activation="gelu",
                 batch_first=True,
                 norm_first=True,
             )
-            for _ in range(int(num_attention_layers))
+            for _ in range(self.num_attention_layers)
         )
         self.norm = nn.LayerNorm(d)
-        self.output = nn.Linear(d, channels)
-
-    @staticmethod
-    def _nonempty(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == 0:
-            x = x.new_zeros(*x.shape[:-1], 1)
-        if x.shape[1] == 0:
-            x = x.new_zeros(x.shape[0], 1, x.shape[2])
-        return x
+        self.output = nn.Linear(d, shapes.channels)
 
     def encode(self, context, future_features, drop=None):
         batch = context.shape[0]
-        future = future_or_empty(future_features, batch, self.prediction_length, context)
+        future = future_or_empty(future_features, batch, self.shapes.prediction_length, context)
         memory = torch.cat(
-            [self.context_proj(self._nonempty(context)), self.future_proj(self._nonempty(future).to(context))], dim=1
+            [self.context_proj(nonempty(context)), self.future_proj(nonempty(future).to(context))], dim=1
         )
         memory = memory + self.memory_positions[: memory.shape[1]]
-        local = self.local_proj(self._nonempty(resample_length(future, self.length)).to(context))
+        local = self.local_proj(nonempty(resample_length(future, self.shapes.length)).to(context))
         return {"memory": self.null_memory(memory, drop), "local": self.null_local(local, drop)}
 
     def forward(self, x_t, t, cond):

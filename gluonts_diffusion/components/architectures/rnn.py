@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal
 
 import torch
 from torch import nn
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BaseArchitecture
 from gluonts_diffusion.core.registry import Registry
 
-from ._layers import NullCondition, SinusoidalTimeEmbedding, future_or_empty, resample_length
-
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+from ._layers import (
+    RNN_CELLS,
+    ContextEncoder,
+    NullCondition,
+    SinusoidalTimeEmbedding,
+    check_at_least,
+    check_dropout,
+    summary_with_future,
+)
 
 
 @Registry.register("architecture", "rnn")
@@ -37,56 +44,51 @@ class RNNArchitecture(BaseArchitecture):
 
     def __init__(
         self,
-        length: int,
-        channels: int,
-        context_length: int,
-        context_dim: int,
-        future_dim: int,
-        prediction_length: Optional[int] = None,
-        cell: str = "lstm",
+        cell: Literal["lstm", "gru"] = "lstm",
         hidden_size: int = 64,
         num_layers: int = 2,
         bidirectional: bool = True,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
-        if cell not in CELLS:
+        super().__init__()
+        if cell not in RNN_CELLS:
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        if int(hidden_size) < 2:
-            raise ValueError(f"hidden_size must be >= 2, got {hidden_size!r}")
-        if int(num_layers) < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        rnn_cls = CELLS[cell]
-        hidden = int(hidden_size)
-        self.cell = cell
-        self.history_proj = nn.Linear(max(context_dim, 1), hidden)
-        self.history_rnn = rnn_cls(hidden, hidden, batch_first=True)
-        self.cond_proj = nn.Linear(hidden + future_dim, hidden)
+        check_at_least(2, hidden_size=hidden_size)
+        check_at_least(1, num_layers=num_layers)
+        check_dropout(dropout)
+        self.cell: Literal["lstm", "gru"] = cell
+        self.hidden_size, self.num_layers = int(hidden_size), int(num_layers)
+        self.bidirectional, self.dropout = bool(bidirectional), float(dropout)
+
+    def create_layers(self, shapes: ArchitectureShapes) -> None:
+        hidden = self.hidden_size
+        self.history = ContextEncoder(shapes.context_dim, hidden, cell=self.cell)
+        self.cond_proj = nn.Linear(hidden + shapes.future_dim, hidden)
         self.null = NullCondition(hidden)
-        self.input = nn.Linear(channels, hidden)
+        self.input = nn.Linear(shapes.channels, hidden)
         self.time_embedding = SinusoidalTimeEmbedding(hidden)
-        self.rnn = rnn_cls(
+        self.rnn = RNN_CELLS[self.cell](
             3 * hidden,
             hidden,
-            num_layers=int(num_layers),
+            num_layers=self.num_layers,
             batch_first=True,
-            bidirectional=bool(bidirectional),
-            dropout=float(dropout) if int(num_layers) > 1 else 0.0,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout if self.num_layers > 1 else 0.0,
         )
         self.output = nn.Sequential(
-            nn.Linear(hidden * (2 if bidirectional else 1), hidden), nn.SiLU(), nn.Linear(hidden, channels)
+            nn.Linear(hidden * (2 if self.bidirectional else 1), hidden), nn.SiLU(), nn.Linear(hidden, shapes.channels)
         )
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # predictors saved before the history encoder was shared name its layers history_proj / history_rnn
+        for old, new in (("history_proj.", "history.proj."), ("history_rnn.", "history.rnn.")):
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def encode(self, context, future_features, drop=None):
-        batch = context.shape[0]
-        if context.shape[-1] == 0:
-            context = context.new_zeros(*context.shape[:-1], 1)
-        _, state = self.history_rnn(self.history_proj(context))
-        summary = (state[0] if isinstance(state, tuple) else state)[-1]  # (batch, hidden)
-        future = resample_length(future_or_empty(future_features, batch, self.prediction_length, context), self.length)
-        seq = torch.cat([summary.unsqueeze(1).expand(batch, self.length, summary.shape[-1]), future.to(summary)], -1)
+        _, summary = self.history(context)
+        seq = summary_with_future(summary, future_features, self.shapes.length, self.shapes.prediction_length)
         return self.null(torch.tanh(self.cond_proj(seq)), drop)  # (batch, length, hidden)
 
     def checkpoint_modules(self):

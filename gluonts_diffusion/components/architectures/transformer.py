@@ -6,15 +6,16 @@ transformer whose tokens see the diffusion time and attend to that encoding (cro
 receive it concatenated (``conditioning: concat``), in the spirit of CSDI / TSDiff-Cond.
 """
 
-from typing import NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional
 
 import torch
 from torch import nn
 
+from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BaseArchitecture
 from gluonts_diffusion.core.registry import Registry
 
-from ._layers import SinusoidalTimeEmbedding, apply_drop
+from ._layers import SinusoidalTimeEmbedding, apply_drop, check_at_least
 
 
 @Registry.register("architecture", "transformer")
@@ -38,57 +39,55 @@ class TransformerArchitecture(BaseArchitecture):
 
     def __init__(
         self,
-        length: int,
-        channels: int,
-        context_length: int,
-        context_dim: int,
-        future_dim: int,
-        prediction_length: Optional[int] = None,
         model_dim: int = 64,
         num_heads: int = 4,
         num_layers: int = 2,
         num_encoder_layers: Optional[int] = None,
         dim_feedforward: Optional[int] = None,
         dropout: float = 0.1,
-        conditioning: str = "cross_attention",
+        conditioning: Literal["cross_attention", "concat"] = "cross_attention",
         patch_size: int = 4,
     ) -> None:
-        super().__init__(length, channels, context_length, context_dim, future_dim, prediction_length)
+        super().__init__()
         if conditioning not in ("cross_attention", "concat"):
             raise ValueError(f"conditioning must be 'cross_attention' or 'concat', got {conditioning!r}")
         if model_dim % num_heads:
             raise ValueError(f"model_dim ({model_dim}) must be divisible by num_heads ({num_heads})")
-        if int(patch_size) < 1:
-            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
-        self.conditioning = conditioning
-        self.patch_size = p = int(patch_size)
-        d, ff = model_dim, dim_feedforward or 4 * model_dim
+        check_at_least(1, patch_size=patch_size)
+        self.conditioning: Literal["cross_attention", "concat"] = conditioning
+        self.patch_size = int(patch_size)
+        self.model_dim, self.num_heads, self.num_layers = model_dim, num_heads, num_layers
+        self.num_encoder_layers = num_encoder_layers or num_layers
+        self.dim_feedforward, self.dropout = dim_feedforward or 4 * model_dim, dropout
 
-        self.context_in = nn.Linear(context_dim * p, d)
+    def create_layers(self, shapes: ArchitectureShapes) -> None:
+        p, d, ff, heads, dropout = self.patch_size, self.model_dim, self.dim_feedforward, self.num_heads, self.dropout
+        future_dim, prediction_length = shapes.future_dim, shapes.prediction_length
+        self.context_in = nn.Linear(shapes.context_dim * p, d)
         self.future_in = nn.Linear(future_dim * p, d) if future_dim else None
-        cond_len = num_patches(context_length, p) + (num_patches(self.prediction_length, p) if future_dim else 0)
+        cond_len = num_patches(shapes.context_length, p) + (num_patches(prediction_length, p) if future_dim else 0)
         self.cond_pos = nn.Parameter(torch.randn(cond_len, d) * 0.02)
         self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(d, num_heads, ff, dropout, batch_first=True, norm_first=True, activation="gelu"),
-            num_encoder_layers or num_layers,
+            nn.TransformerEncoderLayer(d, heads, ff, dropout, batch_first=True, norm_first=True, activation="gelu"),
+            self.num_encoder_layers,
             enable_nested_tensor=False,
         )
         self.null_memory = nn.Parameter(torch.zeros(1, 1, d))
         # known future features (seasonal lags, calendar) added to the denoiser token of the same step
-        self.aligned = future_dim > 0 and length == self.prediction_length
+        self.aligned = future_dim > 0 and shapes.length == prediction_length
         self.future_aligned = nn.Linear(future_dim * p, d) if self.aligned else None
 
-        self.x_in = nn.Linear(channels * p, d)
+        self.x_in = nn.Linear(shapes.channels * p, d)
         # concat conditioning: [x_t, pooled encoding] @ W  ==  x_t @ W_x + pooled @ W_c
-        self.cond_proj = nn.Linear(d, d, bias=False) if conditioning == "concat" else None
-        self.x_pos = nn.Parameter(torch.randn(num_patches(length, p), d) * 0.02)
+        self.cond_proj = nn.Linear(d, d, bias=False) if self.conditioning == "concat" else None
+        self.x_pos = nn.Parameter(torch.randn(num_patches(shapes.length, p), d) * 0.02)
         self.time_embedding = SinusoidalTimeEmbedding(d)
         self.blocks = nn.ModuleList(
-            DenoiserBlock(d, num_heads, ff, dropout, cross_attention=conditioning == "cross_attention")
-            for _ in range(num_layers)
+            DenoiserBlock(d, heads, ff, dropout, cross_attention=self.conditioning == "cross_attention")
+            for _ in range(self.num_layers)
         )
         self.out_norm = nn.LayerNorm(d)
-        self.out = nn.Linear(d, channels * p)
+        self.out = nn.Linear(d, shapes.channels * p)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -98,7 +97,7 @@ class TransformerArchitecture(BaseArchitecture):
         if self.future_in is not None:
             patches = patchify(future_features, self.patch_size)
             tokens = torch.cat([tokens, self.future_in(patches)], dim=1)
-            if self.aligned:
+            if self.future_aligned is not None:  # (the diffused window is the prediction window)
                 aligned = apply_drop(self.future_aligned(patches), self.null_memory, drop)
         memory = self.encoder(tokens + self.cond_pos)
         return SharedMemory(apply_drop(memory, self.null_memory, drop), 1, aligned)
@@ -113,7 +112,7 @@ class TransformerArchitecture(BaseArchitecture):
         if isinstance(cond, torch.Tensor):  # a plain (batch, M, d) memory
             cond = SharedMemory(cond, 1)
         h = self.x_in(patchify(x_t, self.patch_size))
-        if self.conditioning == "concat":
+        if self.cond_proj is not None:  # concat conditioning
             pooled = cond.memory.mean(1, keepdim=True).repeat_interleave(cond.repeats, 0)
             h = h + self.cond_proj(pooled)
         h = h + self.x_pos + self.time_embedding(t)[:, None, :]
@@ -122,7 +121,7 @@ class TransformerArchitecture(BaseArchitecture):
         for block in self.blocks:
             h = block(h, cond)
         out = self.out(self.out_norm(h))  # (rows, patches, p * channels)
-        return out.reshape(out.shape[0], -1, self.channels)[:, : x_t.shape[1]]
+        return out.reshape(out.shape[0], -1, self.shapes.channels)[:, : x_t.shape[1]]
 
 
 def num_patches(length: int, patch_size: int) -> int:
@@ -168,7 +167,7 @@ class DenoiserBlock(nn.Module):
     def forward(self, h: torch.Tensor, cond: SharedMemory) -> torch.Tensor:
         y = self.norm1(h)
         h = h + self.dropout(self.self_attn(y, y, y, need_weights=False)[0])
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and self.norm2 is not None:
             rows, length, d = h.shape
             q = self.norm2(h).reshape(rows // cond.repeats, cond.repeats * length, d)
             attended = self.cross_attn(q, cond.memory, cond.memory, need_weights=False)[0]
