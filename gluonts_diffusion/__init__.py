@@ -1,8 +1,19 @@
-"""gluonts-diffusion: diffusion forecasters as pluggable GluonTS estimators."""
+"""gluonts-diffusion: diffusion forecasters as pluggable GluonTS estimators.
 
+Importing anything under ``gluonts_diffusion`` runs this module first, so the registry is complete and the
+same whatever is imported: every kind (the six component kinds and ``experiment``), every built-in
+component and experiment type, and the components other packages declare under the
+``gluonts_diffusion.components`` entry-point group. A built-in that fails to import raises here.
+"""
+
+from . import components  # noqa: F401  (registers the built-in components)
 from .core import Registry
+from .core.discovery import load_entry_points
+from .experiments import base  # noqa: F401  (declares the experiment kind, registers the built-in experiments)
 
 __version__ = "0.1.0"
+
+load_entry_points()
 
 #: names of gluonts_diffusion.data re-exported here (numpy/torch arrays <-> GluonTS datasets)
 _DATA_NAMES = ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays", "HistoryFutureData")

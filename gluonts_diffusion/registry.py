@@ -11,13 +11,7 @@ import json
 import sys
 from typing import List, Optional
 
-
-def _load():
-    import gluonts_diffusion.experiments  # noqa: F401  (registers the experiment kind)
-    from gluonts_diffusion.core.registry import Registry
-
-    Registry.kinds()  # imports the built-in components
-    return Registry
+from gluonts_diffusion.core.registry import Registry, RegistryError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +33,6 @@ def _first_line(text: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    Registry = _load()
-    from gluonts_diffusion.core.registry import RegistryError
 
     try:
         if args.command == "list":

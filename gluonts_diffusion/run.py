@@ -25,18 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from gluonts_diffusion.experiments.config import ConfigError, validate_config
+    from gluonts_diffusion.experiments.runner import ExperimentRunner
 
-    try:
-        config = validate_config(args.config)
+    try:  # the config is validated once: here with --validate-only, else by the experiment the runner builds
+        if args.validate_only:
+            validate_config(args.config)
+            print(f"{args.config}: valid")
+            return 0
+        runner = ExperimentRunner.from_config(
+            args.config, dataset_path=args.dataset_path, output_dir=args.output_dir, debug=args.debug
+        )
     except ConfigError as err:
         print(f"invalid config {args.config}: {err}", file=sys.stderr)
         return 2
-    if args.validate_only:
-        print(f"{args.config}: valid")
-        return 0
-    from gluonts_diffusion.experiments.runner import ExperimentRunner
-
-    runner = ExperimentRunner(config, dataset_path=args.dataset_path, output_dir=args.output_dir, debug=args.debug)
     result = runner.run()
     if result.rank != 0:  # another process of a distributed run: rank 0 reports
         return 0

@@ -21,7 +21,7 @@ TINY = tiny_config()
 class FailsMidRun(ForecastExperiment):
     """Sets up like ``forecast`` (run folder, data, estimator), then training raises."""
 
-    def train_step(self):
+    def train(self):
         raise RuntimeError("training diverged (on purpose)")
 
 

@@ -1,4 +1,5 @@
-"""validate_config names the bad key, the unknown component (with the known ones) or the wrong parameter."""
+"""validate_config names the bad key, the unknown component (with the known ones) or the wrong parameter;
+config keys are the estimator's words, with the seed's words (BASE uses them) accepted as aliases."""
 
 import copy
 
@@ -6,6 +7,7 @@ import pytest
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.config import ConfigError, estimator_kwargs, validate_config
+from gluonts_diffusion.model.config import ALIASES, config_value
 from gluonts_diffusion.run import main as run_main
 
 BASE = {
@@ -55,6 +57,11 @@ def test_valid_config_passes():
         ("components.architecture.params", {"model_dimm": 8}, r"components.architecture: .*'model_dimm'"),
         ("components.noise", {"type": "standard", "parms": {}}, r"components.noise: unknown key 'parms'"),
         ("data.dataset", None, "data.dataset is required"),
+        ("data.context_length", 96, r"data: 'history_len' is an alias of 'context_length'; give one of them, not both"),
+        ("training.lr", 0.1, r"training: 'learning_rate' is an alias of 'lr'"),
+        ("training.max_epochs", 0, r"training.max_epochs must be >= 1"),
+        ("components.sampler.name", "ddim", r"components.sampler: 'type' is an alias of 'name'"),
+        ("training.strategy", {"type": "horovod"}, r"training.strategy.type must be one of"),
     ],
 )
 def test_errors_name_the_problem(path, value, message):
@@ -79,15 +86,69 @@ def test_from_config_reads_metadata(data_dir):
 
 
 def test_run_cli_validate_only(tmp_path, capsys):
-    good = tmp_path / "good.yaml"
-    bad = tmp_path / "bad.yaml"
     import yaml
 
+    good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(BASE))
-    bad.write_text(yaml.safe_dump(with_change("components.sampler.type", "nosuch")))
     assert run_main(["--config", str(good), "--validate-only"]) == 0
-    assert run_main(["--config", str(bad), "--validate-only"]) == 2
-    assert "nosuch" in capsys.readouterr().err
+    assert "valid" in capsys.readouterr().out
+    for name, bad in (
+        ("nosuch", with_change("components.sampler.type", "nosuch")),
+        ("num_epochz", with_change("training.num_epochz", 3)),
+    ):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(bad))
+        assert run_main(["--config", str(path), "--validate-only"]) == 2
+        assert name in capsys.readouterr().err
+    # without --validate-only the same check runs (once, in the experiment) before any data is loaded
+    assert run_main(["--config", str(tmp_path / "nosuch.yaml"), "--dataset-path", str(tmp_path)]) == 2
+    assert "invalid config" in capsys.readouterr().err
+
+
+def canonical_form(config):
+    """``config`` written with the estimator's words only (every alias of :data:`ALIASES` renamed)."""
+    out = copy.deepcopy(config)
+    for section in ("data", "training"):
+        out[section] = {ALIASES[section].get(k, k): v for k, v in out[section].items()}
+    out["components"] = {
+        kind: {ALIASES["component"].get(k, k): v for k, v in entry.items()} for kind, entry in out["components"].items()
+    }
+    return out
+
+
+def test_canonical_keys_and_aliases_map_onto_the_same_estimator():
+    canonical = canonical_form(BASE)
+    assert "history_len" not in canonical["data"] and canonical["components"]["sde"]["name"] == "vpsde"
+    assert estimator_kwargs(validate_config(canonical), "H", 48) == estimator_kwargs(validate_config(BASE), "H", 48)
+    assert config_value(canonical, "data", "context_length") == config_value(BASE, "data", "context_length") == 96
+    assert config_value(BASE, "training", "max_epochs") == 2 and config_value(BASE, "data", "freq", "H") == "H"
+
+
+def test_the_experiment_validates_the_config_once(tmp_path, monkeypatch):
+    """run -> ExperimentRunner -> experiment: one validation per run (none repeated in the runner or CLI)."""
+    import gluonts_diffusion.experiments.config as experiment_config
+    from gluonts_diffusion.experiments.runner import ExperimentRunner
+
+    calls = []
+    original = experiment_config.validate_model_config
+    monkeypatch.setattr(experiment_config, "validate_model_config", lambda c: calls.append(1) or original(c))
+    config = with_change("experiment", {"name": "t", "type": "test_validated_once"})
+
+    from gluonts_diffusion.core import Registry
+    from gluonts_diffusion.experiments import BaseExperiment
+
+    @Registry.register("experiment", "test_validated_once")
+    class Nothing(BaseExperiment):
+        """Does nothing."""
+
+        def run(self):
+            return self.config
+
+    try:
+        assert ExperimentRunner(config, output_dir=tmp_path).run()["data"] == BASE["data"]
+    finally:
+        Registry._components["experiment"].pop("test_validated_once")
+    assert calls == [1]
 
 
 def test_run_cli_debug_writes_run_folder(tmp_path, data_dir, capsys):

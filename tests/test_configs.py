@@ -71,23 +71,24 @@ def test_search_config_is_valid(path):
 
 
 def test_the_reference_experiment_matches_the_original_example():
+    """configs/experiment.yaml is the seed's example written with the canonical keys (name, context_length, ...)."""
     config = validate_config(CONFIGS / "experiment.yaml")
     c = config["components"]
-    assert c["architecture"] == {"type": "transformer", "params": {"model_dim": 256, "num_heads": 8, "num_layers": 6}}
-    assert c["preprocessing"] == {"type": "wavelet", "params": {"wavelet": "db4", "level": 3}}
-    assert c["noise"]["type"] == "standard" and "params" not in c["noise"]
-    assert (c["sde"]["type"], c["objective"]["type"], c["objective"]["params"]["loss_weight"]) == (
+    assert c["architecture"] == {"name": "transformer", "params": {"model_dim": 256, "num_heads": 8, "num_layers": 6}}
+    assert c["preprocessing"] == {"name": "wavelet", "params": {"wavelet": "db4", "level": 3}}
+    assert c["noise"]["name"] == "standard" and "params" not in c["noise"]
+    assert (c["sde"]["name"], c["objective"]["name"], c["objective"]["params"]["loss_weight"]) == (
         "vpsde",
         "score_matching",
         "uniform",
     )
-    assert c["sampler"] == {"type": "euler", "params": {"num_steps": 1000}}
-    assert config["data"] == {"dataset": "bitcoin_daily", "history_len": 252, "predict_len": 21}
-    assert (
-        config["training"]["batch_size"],
-        float(config["training"]["learning_rate"]),
-        config["training"]["num_epochs"],
-    ) == (32, 1e-4, 100)
+    assert c["sampler"] == {"name": "euler", "params": {"num_steps": 1000}}
+    assert config["data"] == {"dataset": "bitcoin_daily", "context_length": 252, "prediction_length": 21}
+    assert (config["training"]["batch_size"], float(config["training"]["lr"]), config["training"]["max_epochs"]) == (
+        32,
+        1e-4,
+        100,
+    )
 
 
 def test_validators_name_the_bad_key(tmp_path):

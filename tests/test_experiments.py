@@ -77,8 +77,8 @@ class RecordingExperiment(BaseExperiment):
     def setup(self):
         calls.append(("setup", self.params["tag"], self.seed))
 
-    def train_step(self):
-        calls.append(("train_step",))
+    def train(self):
+        calls.append(("train",))
 
     def evaluate(self):
         calls.append(("evaluate",))
@@ -95,7 +95,7 @@ def test_experiment_type_selects_a_registered_experiment(tmp_path):
     path.write_text(yaml.safe_dump(config))
     calls.clear()
     result = ExperimentRunner.from_config(path, output_dir=tmp_path).run()
-    assert calls == [("setup", "x", 7), ("train_step",), ("evaluate",)]
+    assert calls == [("setup", "x", 7), ("train",), ("evaluate",)]
     assert result.experiment_type == "test_recording"
     with pytest.raises(ConfigError, match="known experiment components: .*forecast"):
         validate_config(tiny(experiment={"type": "nosuch"}))
@@ -111,6 +111,10 @@ def test_debug_overrides_shrink_the_run():
     assert config["evaluation"]["num_samples"] == 20 and config["evaluation"]["num_series"] == 8
     assert config["experiment"]["seed"] == 3
     assert apply_overrides(tiny(), epochs=5)["training"]["num_epochs"] == 5
+    canonical = tiny()
+    canonical["training"]["max_epochs"] = canonical["training"].pop("num_epochs")
+    assert apply_overrides(canonical, debug=True)["training"] == {**canonical["training"], "max_epochs": 1}
+    assert "num_epochs" not in apply_overrides({"data": {"dataset": "x"}}, epochs=4)["training"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed (pip install '.[wandb]')")

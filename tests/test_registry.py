@@ -96,3 +96,72 @@ def test_architectures_take_only_hyper_parameters():
         Registry.check_params("architecture", "transformer", {"length": 3})
     arch = Registry.get("architecture", "cnn", residual_channels=8)  # like any other component: no shapes
     assert arch.residual_channels == 8 and not list(arch.parameters())
+
+
+# --------------------------------------------------------------------------- discovery
+SAMPLER_FILE = '''
+from gluonts_diffusion.core import BaseSampler, Registry
+
+
+@Registry.register("sampler", "_test_discovered")
+class Discovered(BaseSampler):
+    """Returns the prior draw unchanged."""
+
+    def sample(self, denoiser, x, sde, noise, generator=None):
+        return x
+'''
+
+PACKAGE_INIT = (
+    "from gluonts_diffusion.core.discovery import import_submodules\n\nimport_submodules(__name__, __path__)\n"
+)
+
+
+def write_package(root, name, files):
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text(PACKAGE_INIT)
+    for filename, text in files.items():
+        (package / filename).write_text(text)
+
+
+def test_a_new_component_file_is_discovered(tmp_path, monkeypatch):
+    """A package importing its files as the built-in subpackages do: one new file registers a sampler."""
+    import importlib
+
+    write_package(tmp_path, "_test_plugins", {"discovered.py": SAMPLER_FILE, "_private.py": "raise RuntimeError"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "_test_discovered" not in Registry.list("sampler")
+    try:
+        importlib.import_module("_test_plugins")
+        assert "_test_discovered" in Registry.list("sampler")
+        sampler = Registry.get("sampler", "_test_discovered", num_steps=4)
+        assert isinstance(sampler, BaseSampler) and sampler.num_steps == 4
+        assert Registry.inspect("sampler", "_test_discovered")["class"] == "_test_plugins.discovered.Discovered"
+    finally:
+        Registry._components["sampler"].pop("_test_discovered", None)
+
+
+def test_a_failing_component_import_is_raised(tmp_path, monkeypatch):
+    import importlib
+
+    write_package(tmp_path, "_test_broken_plugins", {"broken.py": "import no_such_module_anywhere\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_anywhere"):
+        importlib.import_module("_test_broken_plugins")
+
+
+def test_kinds_do_not_depend_on_what_is_imported():
+    """A fresh interpreter importing only ``gluonts_diffusion.core`` sees every kind and built-in."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from gluonts_diffusion.core import Registry; "
+        "print(json.dumps({k: Registry.list(k) for k in Registry.kinds()}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    fresh = json.loads(out.strip().splitlines()[-1])
+    assert sorted(fresh) == Registry.kinds() and "experiment" in fresh and "forecast" in fresh["experiment"]
+    for kind in COMPONENT_KINDS:
+        assert fresh[kind] == [name for name in Registry.list(kind) if not name.startswith("_test")], kind

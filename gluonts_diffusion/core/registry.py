@@ -2,6 +2,12 @@
 
 ``@Registry.register("sde", "vpsde")`` adds a class; ``Registry.get(kind, name, **params)``
 builds one, naming any unknown kind, name or parameter together with the known ones.
+
+The registry imports nothing: kinds are declared by their base classes (``core/base.py`` for the six
+component kinds, ``experiments/base.py`` for ``experiment``) and members by their decorators. The
+package root (``gluonts_diffusion/__init__.py``) imports the built-in component packages, the experiment
+base module and the ``gluonts_diffusion.components`` entry points, so every kind and built-in is
+registered whenever anything under ``gluonts_diffusion`` is imported, and a failing import is raised.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ class Registry:
 
     @classmethod
     def kinds(cls) -> List[str]:
-        _load_builtin_components()
+        """Sorted names of the declared kinds."""
         return sorted(cls._bases)
 
     @classmethod
@@ -68,13 +74,11 @@ class Registry:
     @classmethod
     def list(cls, kind: str) -> List[str]:
         """Sorted names registered under ``kind``."""
-        _load_builtin_components()
         cls._check_kind(kind)
         return sorted(cls._components[kind])
 
     @classmethod
     def get_class(cls, kind: str, name: str) -> type:
-        _load_builtin_components()
         cls._check_kind(kind)
         try:
             return cls._components[kind][name]
@@ -134,14 +138,3 @@ class Registry:
             "doc": _inspect.getdoc(component) or "",
             "compatibility": getattr(component, "compatibility", "works with every other component"),
         }
-
-
-_loaded = False
-
-
-def _load_builtin_components() -> None:
-    """Import the built-in component packages once, so their decorators run."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import gluonts_diffusion.components  # noqa: F401

@@ -218,6 +218,14 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _common_freq(metadata: Iterable[Mapping[str, Any]]) -> str:
+    """The ``freq`` the items' metadata agree on (``"H"`` if none gives one)."""
+    freqs = {str(meta["freq"]) for meta in metadata if meta.get("freq")}
+    if len(freqs) > 1:
+        raise ValueError(f"items disagree on metadata['freq']: {sorted(freqs)}; pass freq=")
+    return freqs.pop() if freqs else "H"
+
+
 def from_history_future(
     items: Any,
     freq: Optional[str] = None,
@@ -240,20 +248,11 @@ def from_history_future(
     Returns:
         :class:`HistoryFutureData` with ``train``, ``test``, ``freq``, ``prediction_length``, ``target_dim``.
     """
-    unpacked = []
-    freqs = set()
-    for index, item in enumerate(_items(items)):
-        history, future, meta = _unpack(item, index)
-        meta = {k: _scalar(v) for k, v in meta.items()}
-        if meta.get("freq"):
-            freqs.add(str(meta["freq"]))
-        unpacked.append((history, future, meta))
+    unpacked = [_unpack(item, index) for index, item in enumerate(_items(items))]
     if not unpacked:
         raise ValueError("no items given")
-    if freq is None:
-        if len(freqs) > 1:
-            raise ValueError(f"items disagree on metadata['freq']: {sorted(freqs)}; pass freq=")
-        freq = freqs.pop() if freqs else "H"
+    unpacked = [(history, future, {k: _scalar(v) for k, v in meta.items()}) for history, future, meta in unpacked]
+    freq = freq if freq is not None else _common_freq(meta for _, _, meta in unpacked)
     histories, futures, starts, ids = [], [], [], []
     horizons = set()
     for index, (history, future, meta) in enumerate(unpacked):

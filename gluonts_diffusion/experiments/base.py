@@ -8,7 +8,7 @@ An experiment type is chosen by the config key ``experiment.type`` (default ``fo
     @Registry.register("experiment", "my_experiment")
     class MyExperiment(BaseExperiment):
         def setup(self): ...        # data, model, run folder
-        def train_step(self): ...   # fit; returns the trained predictor
+        def train(self): ...        # fit the model; returns the trained predictor
         def evaluate(self): ...     # returns an ExperimentResult
 
 ``BaseExperiment.run()`` calls the three in order. The built-in ``forecast`` experiment
@@ -25,11 +25,17 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
 from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.data.datasets import resolve_data_path
+from gluonts_diffusion.model.config import written_key
+
+from .config import experiment_class, load_config, validate_config
+
+__all__ = ["BaseExperiment", "ExperimentResult", "apply_overrides", "experiment_class", "in_process"]
 
 from .scoring import TABLE_METRICS  # reported in tables, in order (defined with every metric in scoring.py)
 
 #: what ``--debug`` shrinks a run to
-DEBUG_OVERRIDES = {"num_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
+DEBUG_OVERRIDES = {"max_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
 
 #: environment variable through which the processes of one distributed run share their run folder
 RUN_DIR_ENV = "GLUONTS_DIFFUSION_RUN_DIR"
@@ -99,20 +105,22 @@ def apply_overrides(
     config: Mapping[str, Any], debug: bool = False, epochs: Optional[int] = None, seed: Optional[int] = None
 ) -> Dict[str, Any]:
     """A copy of ``config`` with ``--debug`` (1 epoch of 2 batches, 8 series, 20 samples), ``--epochs`` and
-    ``seed`` written into it, so the saved ``config.yaml`` is what actually ran."""
+    ``seed`` written into it (under the key the config already uses, canonical or alias), so the saved
+    ``config.yaml`` is what actually ran."""
     config = copy.deepcopy(dict(config))
     training = dict(config.get("training") or {})
+    epochs_key = written_key(training, "training", "max_epochs")
     evaluation = dict(config.get("evaluation") or {})
     experiment = dict(config.get("experiment") or {})
     if debug:
-        training["num_epochs"] = DEBUG_OVERRIDES["num_epochs"]
+        training[epochs_key] = DEBUG_OVERRIDES["max_epochs"]
         training["num_batches_per_epoch"] = DEBUG_OVERRIDES["num_batches_per_epoch"]
         evaluation["num_samples"] = DEBUG_OVERRIDES["num_samples"]
         evaluation["num_series"] = min(
             int(evaluation.get("num_series") or DEBUG_OVERRIDES["num_series"]), DEBUG_OVERRIDES["num_series"]
         )
     if epochs is not None:
-        training["num_epochs"] = int(epochs)
+        training[epochs_key] = int(epochs)
     if seed is not None:
         experiment["seed"] = int(seed)
     for name, section in (("training", training), ("evaluation", evaluation), ("experiment", experiment)):
@@ -146,15 +154,15 @@ def in_process(config: Dict[str, Any], where: str) -> Dict[str, Any]:
 
 
 class BaseExperiment:
-    """One experiment: ``setup()`` -> ``train_step()`` -> ``evaluate()`` (``run()`` does all three).
+    """One experiment: ``setup()`` -> ``train()`` -> ``evaluate()`` (``run()`` does all three).
 
     Args:
-        config: an experiment config (path or dict); validated here.
+        config: an experiment config (path or dict); validated here, once per run.
         dataset_path: folder of datasets (else ``data.path``, else ``$GLUONTS_DIFFUSION_DATA``, else download).
         output_dir: where ``<name>/<timestamp>/`` is created (default ``logging.output_dir`` or ``experiments/runs``).
         debug: a fast smoke pass (1 epoch of 2 batches, 8 series, 20 samples) that prints the components.
         run_dir: write into exactly this folder instead of a new timestamped one.
-        epochs: override ``training.num_epochs``.
+        epochs: override ``training.max_epochs``.
 
     Subclasses set whatever state they need in ``setup`` and read it in the later steps.
     """
@@ -172,9 +180,6 @@ class BaseExperiment:
         run_dir: Optional[Union[str, Path]] = None,
         epochs: Optional[int] = None,
     ) -> None:
-        from .config import load_config, validate_config
-        from .data import resolve_data_path
-
         self.config = validate_config(apply_overrides(load_config(config), debug=debug, epochs=epochs))
         data = self.config.get("data") or {}
         experiment = self.config.get("experiment") or {}
@@ -217,8 +222,8 @@ class BaseExperiment:
         """Load the data, build the model, create the run folder."""
         raise NotImplementedError
 
-    def train_step(self):
-        """Train; returns the trained predictor."""
+    def train(self):
+        """Train the model; returns the trained predictor."""
         raise NotImplementedError
 
     def evaluate(self) -> ExperimentResult:
@@ -227,14 +232,8 @@ class BaseExperiment:
 
     def run(self) -> ExperimentResult:
         self.setup()
-        self.train_step()
+        self.train()
         return self.evaluate()
 
 
 Registry.add_kind("experiment", BaseExperiment)
-
-
-def experiment_class(config: Mapping[str, Any]) -> type:
-    """The registered experiment class ``experiment.type`` names (default ``forecast``)."""
-    name = (config.get("experiment") or {}).get("type") or "forecast"
-    return Registry.get_class("experiment", name)

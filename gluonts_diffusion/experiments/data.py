@@ -1,93 +1,9 @@
-"""Loading GluonTS datasets by name, offline from a folder or through GluonTS's normal download."""
+"""Moved to :mod:`gluonts_diffusion.data.datasets` (below ``model``, which reads dataset metadata).
 
-from __future__ import annotations
+Kept only for the importers not yet updated (``leaderboard``, ``search``, ``evaluation/`` scripts, tests);
+delete once they import from :mod:`gluonts_diffusion.data.datasets`.
+"""
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import List, Optional
+from gluonts_diffusion.data.datasets import DATA_ENV, ForecastData, dataset_metadata, load_dataset, resolve_data_path
 
-#: environment variable naming a folder of datasets in GluonTS's on-disk layout
-DATA_ENV = "GLUONTS_DIFFUSION_DATA"
-
-
-@dataclass
-class ForecastData:
-    """Train/test split of one dataset as the estimator sees it."""
-
-    name: str
-    train: List[dict]
-    test: List[dict]
-    freq: str
-    prediction_length: int
-    target_dim: int = 1
-
-
-def resolve_data_path(*candidates: Optional[str]) -> Optional[Path]:
-    """First given folder among ``candidates`` (CLI flag, config), then ``$GLUONTS_DIFFUSION_DATA``."""
-    for candidate in (*candidates, os.environ.get(DATA_ENV)):
-        if candidate:
-            return Path(candidate).expanduser()
-    return None
-
-
-def load_dataset(
-    name: str,
-    path: Optional[Path] = None,
-    prediction_length: Optional[int] = None,
-    multivariate: bool = False,
-    max_series: Optional[int] = None,
-) -> ForecastData:
-    """Load ``name`` from ``path`` (GluonTS on-disk layout) or, without a path, by GluonTS's download.
-
-    A folder under ``path`` that is not a GluonTS recipe name (e.g. ``bitcoin_daily``) loads too.
-    ``multivariate`` groups all series into one target of shape (num_series, T) (``MultivariateGrouper``).
-    """
-    from gluonts.dataset.common import load_datasets
-    from gluonts.dataset.repository import get_dataset
-    from gluonts.dataset.repository.datasets import dataset_recipes
-
-    folder = path / name if path is not None else None
-    if folder is not None and (folder / "metadata.json").exists():
-        dataset = load_datasets(folder, folder / "train", folder / "test")
-    elif folder is not None and name not in dataset_recipes:
-        known = sorted(p.name for p in path.iterdir() if (p / "metadata.json").exists()) if path.exists() else []
-        raise FileNotFoundError(
-            f"dataset {name!r} is neither in {str(path)!r} (which holds: {', '.join(known) or 'nothing'}) "
-            f"nor a GluonTS repository name"
-        )
-    elif name not in dataset_recipes:
-        raise FileNotFoundError(
-            f"unknown dataset {name!r}: not a GluonTS repository name; give a folder with --dataset-path, "
-            f"data.path or ${DATA_ENV}"
-        )
-    else:
-        dataset = get_dataset(name, path=path) if path is not None else get_dataset(name)
-    metadata = dataset.metadata
-    freq = metadata.freq
-    pred_len = int(prediction_length or metadata.prediction_length)
-    train, test = list(dataset.train), list(dataset.test)
-    if max_series:  # test entries are the rolling windows of each training series, window after window
-        test = [entry for i, entry in enumerate(test) if i % len(train) < max_series]
-        train = train[:max_series]
-    if multivariate:
-        from gluonts.dataset.multivariate_grouper import MultivariateGrouper
-
-        dim = len(train)
-        num_test_dates = len(test) // dim
-        train = list(MultivariateGrouper(max_target_dim=dim)(train))
-        test = list(MultivariateGrouper(max_target_dim=dim, num_test_dates=num_test_dates)(test))
-        return ForecastData(name, train, test, freq, pred_len, target_dim=dim)
-    return ForecastData(name, train, test, freq, pred_len)
-
-
-def dataset_metadata(name: str, path: Optional[Path] = None, multivariate: bool = False) -> dict:
-    """``freq``, ``prediction_length`` and ``target_dim`` of a dataset, from its metadata.json when on disk."""
-    import json
-
-    folder = path / name if path is not None else None
-    if folder is not None and (folder / "metadata.json").exists() and not multivariate:
-        meta = json.loads((folder / "metadata.json").read_text())
-        return {"freq": meta["freq"], "prediction_length": int(meta["prediction_length"]), "target_dim": 1}
-    data = load_dataset(name, path, multivariate=multivariate)
-    return {"freq": data.freq, "prediction_length": data.prediction_length, "target_dim": data.target_dim}
+__all__ = ["DATA_ENV", "ForecastData", "dataset_metadata", "load_dataset", "resolve_data_path"]

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.data.datasets import ForecastData, load_dataset
+from gluonts_diffusion.model.config import config_value, estimator_from_config
 
 from .base import BaseExperiment, ExperimentResult
-from .config import estimator_kwargs
-from .data import ForecastData, load_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def load_experiment_data(config: Dict[str, Any], dataset_path: Optional[Path]) -
     forecast_data = load_dataset(
         data["dataset"],
         dataset_path,
-        prediction_length=data.get("predict_len"),
+        prediction_length=config_value(config, "data", "prediction_length"),
         multivariate=bool(data.get("multivariate", False)),
         max_series=data.get("max_series"),
     )
@@ -105,18 +105,20 @@ class ForecastExperiment(BaseExperiment):
         return loggers
 
     def make_estimator(self, data: ForecastData, run_dir: Path):
-        from gluonts_diffusion.model.estimator import DiffusionEstimator
-
-        kwargs = estimator_kwargs(self.config, data.freq, data.prediction_length, data.target_dim)
-        trainer = kwargs["trainer_kwargs"]
-        trainer.setdefault("default_root_dir", str(run_dir))
-        trainer.setdefault("enable_progress_bar", True)
-        if "logger" not in trainer:
-            self.loggers = self.make_loggers(run_dir)
-            trainer["logger"] = self.loggers or False
-        else:
+        """The configured estimator, for ``data``'s frequency, horizon and dimension, logging into ``run_dir``."""
+        defaults: Dict[str, Any] = {"default_root_dir": str(run_dir), "enable_progress_bar": True}
+        if "logger" in (config_value(self.config, "training", "trainer_kwargs") or {}):
             self.loggers = []
-        return DiffusionEstimator(**kwargs)
+        else:
+            self.loggers = self.make_loggers(run_dir)
+            defaults["logger"] = self.loggers or False
+        return estimator_from_config(
+            self.config,
+            trainer_defaults=defaults,
+            freq=data.freq,
+            prediction_length=data.prediction_length,
+            target_dim=data.target_dim,
+        )
 
     def describe(self, estimator) -> str:
         """The resolved components with their full parameters (defaults filled in)."""
@@ -143,7 +145,7 @@ class ForecastExperiment(BaseExperiment):
         if self.debug and self.rank == 0:
             print(self.describe(self.estimator))
 
-    def train_step(self):
+    def train(self):
         from lightning.pytorch import seed_everything
 
         seed_everything(self.seed, verbose=False)

@@ -7,10 +7,10 @@ baselines and writes ``experiments/runs/<name>/<timestamp>/``; see :mod:`.foreca
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
-from .base import DEBUG_OVERRIDES, BaseExperiment, ExperimentResult, experiment_class
-from .config import load_config, validate_config
+from .base import DEBUG_OVERRIDES, BaseExperiment, ExperimentResult
+from .config import ConfigSource, experiment_class, load_config
 
 __all__ = ["DEBUG_OVERRIDES", "ExperimentResult", "ExperimentRunner"]
 
@@ -19,7 +19,7 @@ class ExperimentRunner:
     """Runs one experiment config (see :mod:`gluonts_diffusion.experiments.config`).
 
     Args:
-        config: a config dict (validated here).
+        config: a config (path or dict), validated once, by the experiment it selects.
         dataset_path: folder of datasets (else the config's ``data.path``, else ``$GLUONTS_DIFFUSION_DATA``,
             else GluonTS's download).
         output_dir: where ``<name>/<timestamp>/`` is created (default ``experiments/runs``).
@@ -29,13 +29,13 @@ class ExperimentRunner:
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: ConfigSource,
         dataset_path: Optional[Union[str, Path]] = None,
         output_dir: Optional[Union[str, Path]] = None,
         debug: bool = False,
         **options: Any,
     ) -> None:
-        config = validate_config(config)
+        config = load_config(config)
         self.experiment: BaseExperiment = experiment_class(config)(
             config, dataset_path=dataset_path, output_dir=output_dir, debug=debug, **options
         )
@@ -46,8 +46,8 @@ class ExperimentRunner:
         self.debug = debug
 
     @classmethod
-    def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> ExperimentRunner:
-        return cls(load_config(source), **kwargs)
+    def from_config(cls, source: ConfigSource, **kwargs) -> ExperimentRunner:
+        return cls(source, **kwargs)
 
     def __getattr__(self, name: str):  # load_data, make_estimator, describe, ... of the experiment
         if name == "experiment":

@@ -159,27 +159,14 @@ class DiffusionEstimator(PyTorchLightningEstimator):
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
-        """Build the estimator a YAML config (path or dict, seed format) describes.
+        """Build the estimator a YAML config (path or dict) describes; see :mod:`gluonts_diffusion.model.config`.
 
-        ``freq`` and ``prediction_length`` come from ``data.freq`` / ``data.predict_len`` or else from the
+        ``freq`` and ``prediction_length`` come from ``data.freq`` / ``data.prediction_length`` or else from the
         dataset's metadata; ``overrides`` replace any resulting argument.
         """
-        from gluonts_diffusion.experiments.config import estimator_kwargs, validate_config
-        from gluonts_diffusion.experiments.data import dataset_metadata, resolve_data_path
+        from .config import estimator_from_config, validate_model_config
 
-        config = validate_config(source)
-        data = config.get("data") or {}
-        freq, prediction_length, target_dim = data.get("freq"), data.get("predict_len"), 1
-        if not freq or not prediction_length or data.get("multivariate"):
-            meta = dataset_metadata(
-                data["dataset"], resolve_data_path(dataset_path, data.get("path")), bool(data.get("multivariate"))
-            )
-            freq = freq or meta["freq"]
-            prediction_length = prediction_length or meta["prediction_length"]
-            target_dim = meta["target_dim"]
-        kwargs = estimator_kwargs(config, freq, int(prediction_length), target_dim)
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return estimator_from_config(validate_model_config(source), dataset_path, **overrides)
 
     # ------------------------------------------------------------------ model
     def model_kwargs(self) -> Dict[str, Any]:
