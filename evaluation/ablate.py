@@ -16,7 +16,7 @@ import torch
 from common import quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator, with_sampler
-from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
+from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.experiments.scoring import score
 
 

@@ -18,7 +18,7 @@ import torch
 from common import quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.experiments.data import load_dataset, resolve_data_path
+from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.experiments.scoring import score
 from gluonts_diffusion.model.resampling import with_sampler
 

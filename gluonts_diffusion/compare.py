@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="experiments/leaderboard", help="output folder (default experiments/leaderboard)"
     )
     parser.add_argument("--resume", action="store_true", help="skip runs already finished in --output")
-    parser.add_argument("--epochs", type=int, help="override training.num_epochs of every config (and the baselines)")
+    parser.add_argument("--epochs", type=int, help="override training.max_epochs of every config (and the baselines)")
     parser.add_argument("--num-samples", type=int, help="override evaluation.num_samples")
     parser.add_argument(
         "--debug", action="store_true", help="fast smoke pass: 1 epoch of 2 batches, 8 series, 20 samples; verbose logs"

@@ -122,14 +122,14 @@ def test_wavelet_with_an_odd_prediction_length(tmp_path, architecture):
 
 # --------------------------------------------------------------------------- real data
 def test_real_univariate_m4_hourly_slice(tmp_path, data_dir):
-    from gluonts_diffusion.experiments.data import load_dataset
+    from gluonts_diffusion.data.datasets import load_dataset
 
     data = load_dataset("m4_hourly", data_dir, max_series=3)
     train_and_forecast(tmp_path, "transformer", "wavelet", data.train, data.prediction_length, 1, freq=data.freq)
 
 
 def test_real_multivariate_exchange_rate_grouped(tmp_path, data_dir):
-    from gluonts_diffusion.experiments.data import load_dataset
+    from gluonts_diffusion.data.datasets import load_dataset
 
     data = load_dataset("exchange_rate_nips", data_dir, multivariate=True)
     assert data.target_dim == 8

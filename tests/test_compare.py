@@ -127,7 +127,7 @@ def test_plan_shares_the_split_and_rejects_unknown_baselines(configs):
     )
     assert len(specs) == 2 * 2 * 3
     weekly = [s for s in specs if s.dataset == "m4_weekly"]
-    assert all("predict_len" not in s.config["data"] for s in weekly)  # the dataset's own horizon
+    assert all("prediction_length" not in s.config["data"] for s in weekly)  # the dataset's own horizon
     assert {s.config["experiment"]["seed"] for s in specs if s.kind == "config"} == {0, 1}
     assert all(s.config["evaluation"]["baselines"] == [] for s in specs if s.kind == "config")
     assert {(s.model, s.source) for s in specs if s.kind == "config"} == {

@@ -102,7 +102,7 @@ def test_two_process_cpu_ddp_training(data_dir, tmp_path):
     assert len(run_dirs) == 1, "both ranks must share one run folder"
     assert log.count("run folder:") == 1, "only rank 0 reports"
     predictor = Predictor.deserialize(run_dirs[0] / "predictor")
-    from gluonts_diffusion.experiments.data import load_dataset
+    from gluonts_diffusion.data.datasets import load_dataset
 
     data = load_dataset("m4_hourly", data_dir, max_series=2)
     forecasts = list(predictor.predict(data.train, num_samples=4))

@@ -10,7 +10,7 @@ from tiny import TINY_ARCHITECTURE as TINY
 from tiny import synthetic, tiny_estimator
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.experiments.data import load_dataset
+from gluonts_diffusion.data.datasets import load_dataset
 from gluonts_diffusion.model.resampling import with_sampler
 
 

@@ -13,7 +13,10 @@ registered whenever anything under ``gluonts_diffusion`` is imported, and a fail
 from __future__ import annotations
 
 import inspect as _inspect
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, TypeVar
+
+#: a registered class, returned unchanged by :meth:`Registry.register`
+ComponentClass = TypeVar("ComponentClass", bound=type)
 
 
 class RegistryError(KeyError):
@@ -48,10 +51,11 @@ class Registry:
             raise RegistryError(f"unknown component kind {kind!r}; known kinds: {', '.join(sorted(cls._bases))}")
 
     @classmethod
-    def register(cls, kind: str, name: str) -> Callable[[type], type]:
-        """Class decorator adding ``component`` under ``kind``/``name``."""
+    def register(cls, kind: str, name: str) -> Callable[[ComponentClass], ComponentClass]:
+        """Class decorator adding ``component`` under ``kind``/``name`` (the class is returned unchanged, with
+        ``registry_kind`` and ``registry_name`` set)."""
 
-        def decorator(component: type) -> type:
+        def decorator(component: ComponentClass) -> ComponentClass:
             cls._check_kind(kind)
             base = cls._bases[kind]
             if not (isinstance(component, type) and issubclass(component, base)):
@@ -65,8 +69,8 @@ class Registry:
                     f"{kind} {name!r} is already registered (by {existing.__module__}.{existing.__name__})"
                 )
             cls._components[kind][name] = component
-            component.registry_name = name
-            component.registry_kind = kind
+            labelled: Any = component  # any class can carry its registry labels
+            labelled.registry_name, labelled.registry_kind = name, kind
             return component
 
         return decorator

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from gluonts_diffusion.core.registry import Registry
+from gluonts_diffusion.data.datasets import ForecastData
 
 from .base import BaseExperiment, ExperimentResult
 from .baselines import baseline_config, baseline_size, baseline_training, check_baseline, train_baseline
-from .data import ForecastData
 from .forecast import load_experiment_data
 from .scoring import score
 
@@ -51,7 +51,7 @@ class BaselineExperiment(BaseExperiment):
         if self.data is None:
             self.data = load_experiment_data(self.config, self.dataset_path)
 
-    def train_step(self):
+    def train(self):
         from lightning.pytorch import seed_everything
 
         assert self.data is not None and self.run_dir is not None, "setup() first"
@@ -62,7 +62,7 @@ class BaselineExperiment(BaseExperiment):
         return self.predictor
 
     def evaluate(self) -> ExperimentResult:
-        assert self.data is not None and self.run_dir is not None, "setup() and train_step() first"
+        assert self.data is not None and self.run_dir is not None, "setup() and train() first"
         num_samples = int((self.config.get("evaluation") or {}).get("num_samples") or 100)
         metrics, self.forecasts, self.series, predict_seconds = score(
             self.predictor, self.data.test, num_samples, self.seed, self.data.target_dim, desc=self.name

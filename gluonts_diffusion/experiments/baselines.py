@@ -48,17 +48,17 @@ def baseline_config(config: Mapping[str, Any], name: str, seed: int) -> Dict[str
 
 def baseline_training(config: Mapping[str, Any], root_dir: Path) -> Dict[str, Any]:
     """``train_baseline`` keyword arguments from a config: its epochs (default 100), batches per epoch,
-    batch size, context (``data.history_len``), accelerator and precision; one device, quiet, no logger."""
+    batch size, context (``data.context_length``), accelerator and precision; one device, quiet, no logger."""
     training = config.get("training") or {}
     options: Dict[str, Any] = {}
     if training.get("num_batches_per_epoch"):
         options["num_batches_per_epoch"] = int(training["num_batches_per_epoch"])
     if training.get("batch_size"):
         options["batch_size"] = int(training["batch_size"])
-    if (config.get("data") or {}).get("history_len"):
-        options["context_length"] = int(config["data"]["history_len"])
+    if (config.get("data") or {}).get("context_length"):
+        options["context_length"] = int(config["data"]["context_length"])
     trainer_kwargs = {
-        "max_epochs": int(training.get("num_epochs") or 100),
+        "max_epochs": int(training.get("max_epochs") or 100),
         "default_root_dir": str(root_dir),
         "enable_progress_bar": False,
         "enable_model_summary": False,

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.data.datasets import ForecastData, load_dataset
-from gluonts_diffusion.model.config import config_value, estimator_from_config
+from gluonts_diffusion.model.config import config_value, estimator_arguments
 
 from .base import BaseExperiment, ExperimentResult
 
@@ -112,20 +112,16 @@ class ForecastExperiment(BaseExperiment):
         else:
             self.loggers = self.make_loggers(run_dir)
             defaults["logger"] = self.loggers or False
-        return estimator_from_config(
-            self.config,
-            trainer_defaults=defaults,
-            freq=data.freq,
-            prediction_length=data.prediction_length,
-            target_dim=data.target_dim,
-        )
+        from gluonts_diffusion.model.estimator import DiffusionEstimator
+
+        shape = {"freq": data.freq, "prediction_length": data.prediction_length, "target_dim": data.target_dim}
+        return DiffusionEstimator(**estimator_arguments(self.config, trainer_defaults=defaults, **shape))
 
     def describe(self, estimator) -> str:
         """The resolved components with their full parameters (defaults filled in)."""
         lines = []
         for kind, entry in estimator.components.items():
-            filled = Registry.get_class(kind, entry["name"]).filled_by_model
-            params = {k: v for k, v in Registry.parameters(kind, entry["name"]).items() if k not in filled}
+            params = dict(Registry.parameters(kind, entry["name"]))
             params.update(entry["params"])
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             lines.append(f"  {kind:<13} {entry['name']}({shown})")

@@ -218,7 +218,31 @@ def validate_model_config(source: ConfigSource) -> Dict[str, Any]:
     canonical(config.get("training"), ALIASES["training"], "training")
     _check_strategy((config.get("training") or {}).get("strategy"))
     _check_components(config)
-    return config
+    return canonical_config(config)
+
+
+def canonical_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of ``config`` in the canonical vocabulary: the seed's aliases in ``data`` and ``training`` renamed,
+    every component written ``{name, params}``. Validated configs are canonical, so code after validation
+    reads only the canonical keys."""
+    out = copy.deepcopy(dict(config))
+    for section in ("data", "training"):
+        if out.get(section) is not None:
+            out[section] = canonical(out[section], ALIASES[section], section)
+    if out.get("components") is not None:
+        out["components"] = {kind: component_entry(out, kind) for kind in out["components"]}
+    return out
+
+
+def canonical_path(path: str) -> str:
+    """The canonical spelling of a dotted config path (``training.learning_rate`` -> ``training.lr``,
+    ``components.sampler.type`` -> ``components.sampler.name``)."""
+    keys = path.split(".")
+    if len(keys) == 2 and keys[0] in ("data", "training"):
+        keys[1] = ALIASES[keys[0]].get(keys[1], keys[1])
+    elif len(keys) == 3 and keys[0] == "components":
+        keys[2] = ALIASES["component"].get(keys[2], keys[2])
+    return ".".join(keys)
 
 
 def _check_strategy(strategy: Any) -> None:
@@ -245,11 +269,7 @@ def _check_components(config: Mapping[str, Any]) -> None:
         name, params, _ = _component_params(config, kind)
         name = name or DEFAULT_COMPONENTS[kind]
         try:
-            Registry.check_params(kind, name, params)
-            # ARCHITECTURE SPECIAL CASE (the only one): an architecture needs the data shapes to be built, so it
-            # is built with the model. Remove once Registry.get builds an architecture without shapes.
-            if kind != "architecture":
-                built[kind] = Registry.get(kind, name, **params)
+            built[kind] = Registry.get(kind, name, **params)
         except (RegistryError, ValueError) as err:
             raise ConfigError(f"components.{kind}: {err}") from None
     for reason in compatibility_errors(built):
@@ -340,20 +360,19 @@ def dataset_shape(config: Mapping[str, Any], dataset_path: Optional[Union[str, P
     return shape
 
 
-def estimator_from_config(
+def estimator_arguments(
     config: Mapping[str, Any],
     dataset_path: Optional[Union[str, Path]] = None,
     trainer_defaults: Optional[Mapping[str, Any]] = None,
     **overrides: Any,
-):
-    """The :class:`DiffusionEstimator` a validated config (see :func:`validate_model_config`) describes.
+) -> Dict[str, Any]:
+    """The :class:`~gluonts_diffusion.model.estimator.DiffusionEstimator` arguments of a validated config (see
+    :func:`validate_model_config`): the one road from a config to an estimator.
 
     ``freq``, ``prediction_length`` and ``target_dim`` come from ``overrides``, else from
     :func:`dataset_shape`; ``trainer_defaults`` fill Trainer arguments the config leaves unset;
     ``overrides`` replace any resulting estimator argument.
     """
-    from .estimator import DiffusionEstimator
-
     shape = {key: overrides.pop(key) for key in ("freq", "prediction_length", "target_dim") if key in overrides}
     if len(shape) < 3:
         shape = {**dataset_shape(config, dataset_path), **shape}
@@ -361,4 +380,4 @@ def estimator_from_config(
     for key, value in (trainer_defaults or {}).items():
         kwargs["trainer_kwargs"].setdefault(key, value)
     kwargs.update(overrides)
-    return DiffusionEstimator(**kwargs)
+    return kwargs

@@ -35,6 +35,7 @@ from gluonts.transform import (
 )
 
 from .components import DEFAULT_COMPONENTS, component_spec
+from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
 from .module import compile_options
 
@@ -164,9 +165,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         ``freq`` and ``prediction_length`` come from ``data.freq`` / ``data.prediction_length`` or else from the
         dataset's metadata; ``overrides`` replace any resulting argument.
         """
-        from .config import estimator_from_config, validate_model_config
-
-        return estimator_from_config(validate_model_config(source), dataset_path, **overrides)
+        return cls(**estimator_arguments(validate_model_config(source), dataset_path, **overrides))
 
     # ------------------------------------------------------------------ model
     def model_kwargs(self) -> Dict[str, Any]:

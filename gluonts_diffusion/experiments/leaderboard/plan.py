@@ -1,6 +1,6 @@
 """Planning a comparison: every config x dataset x seed and the baselines, on one shared split per dataset.
 
-Identical splits: every run on a dataset uses the same ``data.predict_len``, ``data.max_series``,
+Identical splits: every run on a dataset uses the same ``data.prediction_length``, ``data.max_series``,
 ``data.freq``, ``evaluation.num_series`` and ``evaluation.num_samples`` (those of the first config on that
 dataset, the *reference*); the baselines also take its training budget (epochs, batches, batch size, context).
 """
@@ -23,7 +23,7 @@ from ..config import load_config, validate_config
 logger = logging.getLogger(__name__)
 
 #: the data keys every run on one dataset shares (the evaluation ones: ``SPLIT_EVALUATION_KEYS``)
-SPLIT_DATA_KEYS = ("predict_len", "max_series", "freq")
+SPLIT_DATA_KEYS = ("prediction_length", "max_series", "freq")
 
 ConfigSource = Union[str, Path, Mapping[str, Any]]
 
@@ -98,7 +98,7 @@ def make_cells(loaded: Sequence[Tuple[str, Dict[str, Any]]], datasets: Optional[
         for dataset in datasets or [config["data"]["dataset"]]:
             cfg = copy.deepcopy(config)
             if datasets:
-                cfg["data"] = {k: v for k, v in cfg["data"].items() if k not in ("predict_len", "freq")}
+                cfg["data"] = {k: v for k, v in cfg["data"].items() if k not in ("prediction_length", "freq")}
                 cfg["data"]["dataset"] = dataset
             cells.append(Cell(name, label, cfg, dataset))
     return cells

@@ -98,7 +98,7 @@ def dataset_section(dataset: str, rows: Sequence[Mapping[str, Any]], split: Mapp
     lines = [f"## {dataset}", ""]
     if split:
         lines += [
-            f"Split shared by every row: predict_len={data.get('predict_len', 'dataset default')}, "
+            f"Split shared by every row: prediction_length={data.get('prediction_length', 'dataset default')}, "
             f"max_series={data.get('max_series')}, num_series={evaluation.get('num_series')}, "
             f"num_samples={evaluation.get('num_samples')} (reference config: {split.get('reference')}).",
             "",

@@ -10,8 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from gluonts_diffusion.data.datasets import resolve_data_path
+
 from ..base import experiment_class
-from ..data import resolve_data_path
 from ..forecast import load_experiment_data
 from .plan import RunSpec, slug
 from .store import RunStore, clean_metrics

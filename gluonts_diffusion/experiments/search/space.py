@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from gluonts_diffusion.model.config import canonical_config, canonical_path
+
 from ..config import SECTIONS, ConfigError, load_config, validate_config
 from ..scoring import METRIC_BY_KEY, default_direction, is_known_metric
 
@@ -46,9 +48,10 @@ def set_dotted(config: Dict[str, Any], path: str, value: Any) -> Dict[str, Any]:
 
 
 def apply_params(base: Mapping[str, Any], params: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of ``base`` with each dotted ``path`` (the seed's aliases allowed) set to its value."""
     config = copy.deepcopy(dict(base))
     for path, value in params.items():
-        set_dotted(config, path, value)
+        set_dotted(config, canonical_path(path), value)
     return config
 
 
@@ -137,7 +140,7 @@ def fill_budget(study: Dict[str, Any], parameters: Mapping[str, Mapping[str, Any
 
 def check_against_base(base_config: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]]) -> None:
     """Each parameter's first value must leave the base config valid."""
-    base = load_config(base_config)
+    base = canonical_config(load_config(base_config))
     for path, spec in parameters.items():
         try:
             validate_config(apply_params(base, {path: _first_value(spec)}))

@@ -87,7 +87,7 @@ class Trials:
             config = apply_params(self.base, params)
             config.setdefault("experiment", {})["name"] = f"{self.name}_trial{trial.number}"
             config.setdefault("evaluation", {})["baselines"] = []
-            config = validate_config(apply_overrides(config, debug=self.debug))
+            config = apply_overrides(config, debug=self.debug)  # validated once, by the experiment
             run_dir = self.out / "trials" / f"trial_{trial.number:04d}"
             result = experiment_class(config)(config, dataset_path=self.data_path, run_dir=run_dir).run()
             value = metric_value(result, self.metric)
@@ -180,7 +180,7 @@ def run_search(
     """Run (or resume) the study; returns the best trial and the paths written."""
     import optuna
 
-    from ..data import resolve_data_path
+    from gluonts_diffusion.data.datasets import resolve_data_path
 
     base = in_process(validate_config(base_config), "base config")
     search = validate_search_config(search_config, base)
