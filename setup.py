@@ -34,7 +34,7 @@ setup(
             "gluonts-diffusion=gluonts_diffusion.run:main",
             "gluonts-diffusion-compare=gluonts_diffusion.compare:main",
             "gluonts-diffusion-search=gluonts_diffusion.search:main",
-            "gluonts-diffusion-registry=gluonts_diffusion.registry:main",
+            "gluonts-diffusion-catalog=gluonts_diffusion.catalog:main",
         ]
     },
 )

@@ -145,7 +145,8 @@ def test_the_experiment_validates_the_config_once(tmp_path, monkeypatch):
             return self.config
 
     try:
-        assert ExperimentRunner(config, output_dir=tmp_path).run()["data"] == BASE["data"]
+        ran = ExperimentRunner(config, output_dir=tmp_path).run()  # the validated config is the canonical one
+        assert ran["data"] == {"dataset": "m4_hourly", "context_length": 96, "prediction_length": 48}
     finally:
         Registry._components["experiment"].pop("test_validated_once")
     assert calls == [1]

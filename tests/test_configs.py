@@ -76,7 +76,7 @@ def test_the_reference_experiment_matches_the_original_example():
     c = config["components"]
     assert c["architecture"] == {"name": "transformer", "params": {"model_dim": 256, "num_heads": 8, "num_layers": 6}}
     assert c["preprocessing"] == {"name": "wavelet", "params": {"wavelet": "db4", "level": 3}}
-    assert c["noise"]["name"] == "standard" and "params" not in c["noise"]
+    assert c["noise"] == {"name": "standard", "params": {}}
     assert (c["sde"]["name"], c["objective"]["name"], c["objective"]["params"]["loss_weight"]) == (
         "vpsde",
         "score_matching",

@@ -7,8 +7,8 @@ import torch
 from oracles import SDE_PARAMS
 
 from gluonts_diffusion.core import Registry, RegistryError
-from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.module import DiffusionModel
+from gluonts_diffusion.model.specs import component_spec
 
 PREDICTION_LENGTH, CONTEXT_LENGTH, BATCH, SAMPLES = 6, 12, 4, 3
 COMBINATIONS = list(

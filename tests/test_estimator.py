@@ -84,8 +84,8 @@ def test_nans_and_short_series_and_item_starts(trainer_kwargs):
 
 
 def test_training_loss_masks_missing_future_values():
-    from gluonts_diffusion.model.components import component_spec
     from gluonts_diffusion.model.module import DiffusionModel
+    from gluonts_diffusion.model.specs import component_spec
 
     model = DiffusionModel(4, 8, component_spec({}, {"architecture": TINY}), lags_seq=[1, 2], num_time_features=1)
     past = torch.randn(3, model.past_length)
@@ -105,11 +105,32 @@ def test_training_loss_masks_missing_future_values():
     torch.testing.assert_close(a, b)
 
 
-def test_unknown_component_in_estimator_lists_known():
-    with pytest.raises(KeyError, match="known sampler components: .*ddim"):
+def test_bad_components_fail_when_the_estimator_is_built():
+    """Unknown names, wrong parameters, bad values and incompatible pairs are refused at construction."""
+    with pytest.raises(ValueError, match="known sampler components: .*ddim"):
         DiffusionEstimator(freq="H", prediction_length=4, sampler="nosuch")
-    with pytest.raises(KeyError, match="num_stepz"):
+    with pytest.raises(ValueError, match="num_stepz"):
         DiffusionEstimator(freq="H", prediction_length=4, sampler_kwargs={"num_stepz": 3})
+    with pytest.raises(ValueError, match="^architecture: .*num_heads"):
+        DiffusionEstimator(freq="H", prediction_length=4, architecture_kwargs={"model_dim": 10, "num_heads": 3})
+
+    from gluonts_diffusion.core import BaseSDE, Registry
+
+    @Registry.register("sde", "_test_rectified_path")
+    class RectifiedPath(BaseSDE):
+        """alpha = 1 - t, sigma = t: alpha(1) = 0, which DDIM divides by."""
+
+        def alpha(self, t):
+            return 1 - t
+
+        def sigma(self, t):
+            return t
+
+    try:
+        with pytest.raises(ValueError, match="incompatible components: sampler 'ddim': .*alpha"):
+            DiffusionEstimator(freq="H", prediction_length=4, sde="_test_rectified_path")
+    finally:
+        Registry._components["sde"].pop("_test_rectified_path")
 
 
 def test_trains_when_every_series_is_shorter_than_a_full_window(trainer_kwargs):
@@ -168,7 +189,7 @@ def test_predictor_with_an_out_of_tree_component_deserializes(trainer_kwargs, tm
 
 def test_component_specs_without_or_with_an_unimportable_module():
     from gluonts_diffusion.core.registry import RegistryError
-    from gluonts_diffusion.model.components import build_component
+    from gluonts_diffusion.model.specs import build_component
 
     assert build_component("sde", {"name": "vesde", "params": {}}).registry_name == "vesde"  # specs saved before
     with pytest.raises(RegistryError, match="unknown sde 'gone'"):

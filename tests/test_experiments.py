@@ -133,16 +133,17 @@ def test_wandb_offline_logging(data_dir, tmp_path, monkeypatch):
     assert Path(result.log_dir).name == "wandb" and not list(Path(result.run_dir).glob("tensorboard/events*"))
 
 
-def test_registry_cli(capsys):
-    from gluonts_diffusion.registry import main
+def test_catalog_cli(capsys):
+    from gluonts_diffusion.catalog import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for kind in ("architecture", "experiment", "noise", "objective", "preprocessing", "sampler", "sde"):
         assert f"{kind}:" in out
     assert "forecast" in out and "ddim" in out
-    assert main(["--json", "list", "sampler"]) == 0
-    assert "ddim" in json.loads(capsys.readouterr().out)["sampler"]
+    for argv in (["--json", "list", "sampler"], ["list", "sampler", "--json"]):  # the flag before or after
+        assert main(argv) == 0
+        assert "ddim" in json.loads(capsys.readouterr().out)["sampler"]
     assert main(["inspect", "sampler", "ddim"]) == 0
     out = capsys.readouterr().out
     assert "num_steps = 50" in out and "compatibility:" in out

@@ -13,9 +13,9 @@ from tiny import quiet_trainer
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.core import architecture as core_architecture
 from gluonts_diffusion.core.denoiser import to_eps
-from gluonts_diffusion.model.components import component_spec
 from gluonts_diffusion.model.lightning_module import DiffusionLightningModule
 from gluonts_diffusion.model.module import DiffusionModel
+from gluonts_diffusion.model.specs import component_spec
 
 # tiny settings of every architecture
 TINY = {

@@ -13,8 +13,8 @@ from gluonts_diffusion.experiments.search import run_search, set_dotted, validat
 
 BASE = tiny_config()
 
-#: 2 x 2 grid: num_heads 5 does not divide model_dim 16 (fails mid-run, building the network);
-#: num_steps 0 fails validate_config before any training
+#: 2 x 2 grid: num_heads 5 does not divide model_dim 16 and num_steps 0 is refused: both fail validation
+#: before any training (the trial is recorded as failed, the study goes on)
 SEARCH = {
     "study": {"name": "tiny_grid", "metric": "mean_wQuantileLoss", "direction": "minimize", "seed": 0},
     "parameters": {
@@ -105,3 +105,13 @@ def test_samplers_and_ranges(tmp_path):
         assert values["components.preprocessing"] in ({"type": "raw"}, {"type": "fourier"})
         study.tell(trial, 0.0)
     assert set_dotted({}, "a.b.c", 1) == {"a": {"b": {"c": 1}}}
+
+
+def test_search_parameters_may_use_the_seeds_aliases():
+    """A trial's dotted paths are written in canonical keys, whichever spelling the search config used."""
+    from gluonts_diffusion.experiments.search import apply_params
+
+    base = validate_config(tiny_config())  # written with the seed's keys (num_epochs, type, ...)
+    trial = validate_config(apply_params(base, {"training.learning_rate": 0.1, "components.sampler.type": "dpm"}))
+    assert trial["training"]["lr"] == 0.1 and "learning_rate" not in trial["training"]
+    assert trial["components"]["sampler"] == {"name": "dpm", "params": {"num_steps": 3}}

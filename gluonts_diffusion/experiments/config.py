@@ -81,7 +81,8 @@ def experiment_class(config: Mapping[str, Any]) -> type:
 
 
 def validate_config(source: ConfigSource) -> Dict[str, Any]:
-    """Check an experiment config before any training; returns it as a dict or raises :class:`ConfigError`.
+    """Check an experiment config before any training; returns it in the canonical vocabulary (see
+    :func:`~gluonts_diffusion.model.config.canonical_config`) or raises :class:`ConfigError`.
 
     Checks the sections and their keys, the model sections (see
     :func:`~gluonts_diffusion.model.config.validate_model_config`) and the experiment type.
@@ -91,7 +92,7 @@ def validate_config(source: ConfigSource) -> Dict[str, Any]:
         if section not in SECTIONS:
             raise ConfigError(f"unknown section {section!r}; known sections: {', '.join(SECTIONS)}")
     check_sections(config, EXPERIMENT_SECTIONS)
-    validate_model_config(config)
+    config = validate_model_config(config)
     check_number(config.get("evaluation") or {}, "num_samples", "evaluation", int, 1)
     experiment = config.get("experiment") or {}
     check_number(experiment, "seed", "experiment", int, 0)

@@ -26,9 +26,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import yaml
 
 from gluonts_diffusion.core.base import COMPONENT_KINDS
-from gluonts_diffusion.core.registry import Registry, RegistryError
 
-from .components import DEFAULT_COMPONENTS, compatibility_errors
+from .specs import ComponentError, component_spec
 
 ConfigSource = Union[str, Path, Mapping[str, Any]]
 
@@ -264,16 +263,12 @@ def _component_params(config: Mapping[str, Any], kind: str) -> Tuple[Optional[st
 
 
 def _check_components(config: Mapping[str, Any]) -> None:
-    built = {}
-    for kind in COMPONENT_KINDS:
-        name, params, _ = _component_params(config, kind)
-        name = name or DEFAULT_COMPONENTS[kind]
-        try:
-            built[kind] = Registry.get(kind, name, **params)
-        except (RegistryError, ValueError) as err:
-            raise ConfigError(f"components.{kind}: {err}") from None
-    for reason in compatibility_errors(built):
-        raise ConfigError(f"incompatible components: {reason}")
+    """The estimator's own check (:func:`component_spec`), its errors named by their config section."""
+    choices = {kind: _component_params(config, kind)[:2] for kind in COMPONENT_KINDS}
+    try:
+        component_spec({k: name for k, (name, _) in choices.items()}, {k: p for k, (_, p) in choices.items()})
+    except ComponentError as err:
+        raise ConfigError(f"components.{err.kind}: {err.reason}" if err.kind else err.reason) from None
 
 
 #: DDP flavours whose Lightning name has a ``_find_unused_parameters_true`` variant

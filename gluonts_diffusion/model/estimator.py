@@ -34,10 +34,10 @@ from gluonts.transform import (
     VstackFeatures,
 )
 
-from .components import DEFAULT_COMPONENTS, component_spec
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
 from .module import compile_options
+from .specs import DEFAULT_COMPONENTS, component_spec
 
 
 def component_choices(**choices: Tuple[Optional[str], Optional[Dict[str, Any]]]) -> Dict[str, Dict[str, Any]]:

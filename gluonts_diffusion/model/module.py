@@ -25,7 +25,7 @@ from torch import nn
 from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.denoiser import Denoiser
 
-from .components import build_component, build_components, check_compatible
+from .specs import build_component, build_components, check_compatible
 
 #: ``torch.compile`` arguments accepted in the ``compile`` option
 COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")

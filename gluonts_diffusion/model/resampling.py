@@ -8,8 +8,8 @@ from typing import Any, Dict, Optional
 from gluonts.torch.model.predictor import PyTorchPredictor
 from torch import nn
 
-from .components import component_spec
 from .lightning_module import DiffusionLightningModule
+from .specs import component_spec
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -31,7 +31,10 @@ def with_sampler(
     if sampler is not None or sampler_kwargs is not None:
         name = sampler or components["sampler"]["name"]
         params = sampler_kwargs if sampler_kwargs is not None else ({} if sampler else components["sampler"]["params"])
-        components["sampler"] = component_spec({"sampler": name}, {"sampler": params})["sampler"]
+        names = {kind: entry["name"] for kind, entry in components.items()}
+        kwargs = {kind: entry["params"] for kind, entry in components.items()}
+        names["sampler"], kwargs["sampler"] = name, params  # checked against the model's own components
+        model_kwargs["components"] = component_spec(names, kwargs)
     if num_parallel_samples is not None:
         model_kwargs["num_parallel_samples"] = int(num_parallel_samples)
     if guidance_scale is not None:

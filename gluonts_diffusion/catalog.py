@@ -1,4 +1,4 @@
-"""``python -m gluonts_diffusion.registry list [KIND]`` and ``python -m gluonts_diffusion.registry inspect KIND NAME``.
+"""``python -m gluonts_diffusion.catalog list [KIND]`` and ``python -m gluonts_diffusion.catalog inspect KIND NAME``.
 
 Lists the registered components (preprocessing, architecture, noise, sde, objective, sampler) and
 experiment types, or prints one entry's signature, defaults, docstring and compatibility notes.
@@ -14,14 +14,25 @@ from typing import List, Optional
 from gluonts_diffusion.core.registry import Registry, RegistryError
 
 
+def _flags(default) -> argparse.ArgumentParser:
+    """The flags every command takes, before or after it (after it, unset flags keep the value given before)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--debug", action="store_true", default=default, help="full tracebacks, class of every entry")
+    flags.add_argument("--json", action="store_true", default=default, help="machine-readable output")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gluonts_diffusion.registry", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks and the class of every entry")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    flags = _flags(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog="python -m gluonts_diffusion.catalog", description=__doc__.split("\n\n")[1], parents=[_flags(False)]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("list", help="registered names, per kind")
+    listing = sub.add_parser("list", help="registered names, per kind", parents=[flags])
     listing.add_argument("kind", nargs="?", help="only this kind")
-    inspect = sub.add_parser("inspect", help="signature, defaults, docstring and compatibility of one entry")
+    inspect = sub.add_parser(
+        "inspect", help="signature, defaults, docstring and compatibility of one entry", parents=[flags]
+    )
     inspect.add_argument("kind")
     inspect.add_argument("name")
     return parser

@@ -23,16 +23,36 @@ DEFAULT_COMPONENTS: Dict[str, str] = {
 }
 
 
+class ComponentError(ValueError):
+    """A component that cannot be built (``kind`` names it) or a combination that cannot work (``kind`` None)."""
+
+    def __init__(self, kind: Optional[str], reason: str) -> None:
+        super().__init__(f"{kind}: {reason}" if kind else reason)
+        self.kind, self.reason = kind, reason
+
+
 def component_spec(
     names: Mapping[str, Optional[str]], params: Mapping[str, Optional[Mapping[str, Any]]]
 ) -> Dict[str, Dict[str, Any]]:
-    """JSON-able ``{kind: {"name", "params", "module"}}`` from per-kind names and parameter dicts, validated."""
-    spec = {}
+    """JSON-able ``{kind: {"name", "params", "module"}}`` from per-kind names (default
+    :data:`DEFAULT_COMPONENTS`) and parameter dicts.
+
+    The one check of a component choice, for the estimator and the config validator alike: every component is
+    built once here (the architecture without its data shapes), so an unknown name, a wrong parameter, a bad
+    value or an incompatible pair raises :class:`ComponentError` before any data is read.
+    """
+    spec, built = {}, {}
     for kind in COMPONENT_KINDS:
         name = names.get(kind) or DEFAULT_COMPONENTS[kind]
         kwargs = dict(params.get(kind) or {})
-        Registry.check_params(kind, name, kwargs)
-        spec[kind] = {"name": name, "params": kwargs, "module": Registry.get_class(kind, name).__module__}
+        try:
+            built[kind] = Registry.get(kind, name, **kwargs)
+        except (RegistryError, ValueError) as err:
+            raise ComponentError(kind, str(err)) from None
+        spec[kind] = {"name": name, "params": kwargs, "module": type(built[kind]).__module__}
+    reasons = compatibility_errors(built)
+    if reasons:
+        raise ComponentError(None, "incompatible components: " + "; ".join(reasons))
     return spec
 
 
@@ -81,4 +101,4 @@ def compatibility_errors(components: Mapping[str, Any]) -> Tuple[str, ...]:
 def check_compatible(components: Mapping[str, Any]) -> None:
     reasons = compatibility_errors(components)
     if reasons:
-        raise RegistryError("incompatible components: " + "; ".join(reasons))
+        raise ComponentError(None, "incompatible components: " + "; ".join(reasons))
