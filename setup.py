@@ -27,7 +27,8 @@ setup(
     extras_require={
         "onnx": ["onnx", "onnxscript", "onnxruntime"],
         "wandb": ["wandb"],
-        "dev": ["pytest", "pytest-timeout", "ruff==0.17.6", "mypy==2.4.1"],
+        "serve": ["flask>=2", "gunicorn>=21"],
+        "dev": ["pytest", "pytest-timeout", "httpx", "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={
         "console_scripts": [
