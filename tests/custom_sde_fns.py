@@ -69,3 +69,10 @@ def broken(t):
 
 
 NOT_CALLABLE = 3.0
+
+
+class SDEHolder:
+    """A class: named as a coefficient it is refused (only ``def`` functions are)."""
+
+    def __init__(self, t):
+        raise AssertionError("a class named in a config must not be instantiated")

@@ -9,6 +9,7 @@ import torch
 from scipy import stats
 
 from gluonts_diffusion import Registry
+from gluonts_diffusion.components.sde.custom import allowed_imports
 from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.tensors import time_derivative
 
@@ -65,6 +66,13 @@ def build(case: str):
 
 CASES = Registry.list("sde") + sorted(CUSTOM_VARIANTS)
 _cache = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allow_test_functions():
+    """The custom SDE may import the test functions' package (names from data need the user's opt-in)."""
+    with allowed_imports(FNS.split(".")[0]):
+        yield
 
 
 @pytest.fixture(params=CASES)
@@ -245,6 +253,7 @@ def test_pickle_roundtrip(sde):
         ("custom", {"diffusion_fn": "__import__('os'):system"}, "diffusion_fn"),  # never evaluated
         ("custom", {"diffusion_fn": f"{FNS}:missing"}, "diffusion_fn"),
         ("custom", {"diffusion_fn": f"{FNS}:NOT_CALLABLE"}, "diffusion_fn"),
+        ("custom", {"diffusion_fn": f"{FNS}:SDEHolder"}, "diffusion_fn"),  # a class is not a function
         ("custom", {"diffusion_fn": f"{FNS}:zero"}, "diffusion_fn"),
         ("custom", {"diffusion_fn": f"{FNS}:negative"}, "diffusion_fn"),
         ("custom", {"diffusion_fn": f"{FNS}:broken"}, "diffusion_fn"),

@@ -1,8 +1,9 @@
 """``custom``: a user-defined linear SDE given by importable callables (Song et al., 2021, eq. 5 with linear drift).
 
 The coefficients are named as ``"package.module:function"`` strings (JSON-able, so they fit in a config)
-and resolved with :mod:`importlib` -- never ``eval``. Python callers may also pass the callables
-themselves. To write an SDE with closed forms instead, subclass
+and resolved with :mod:`importlib` -- never ``eval`` -- only for packages the user allows
+(``GLUONTS_DIFFUSION_ALLOW_IMPORTS=my_pkg`` or :func:`allowed_imports`), and only to Python functions.
+Python callers may also pass the callables themselves. To write an SDE with closed forms instead, subclass
 :class:`~gluonts_diffusion.core.base.BaseSDE` directly (implement ``alpha`` and ``sigma``, override
 ``drift_coef``, ``diffusion``, ``d_alpha``, ``d_sigma``, ``log_snr``, ``t_from_log_snr``, ``prior_std``
 where closed forms exist) and register it with ``@Registry.register("sde", "my_name")``.
@@ -10,9 +11,12 @@ where closed forms exist) and register it with ``@Registry.register("sde", "my_n
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import inspect
+import os
 import warnings
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Union
 
 import torch
 
@@ -22,14 +26,43 @@ from gluonts_diffusion.core.tensors import time_derivative
 
 Spec = Union[str, Callable, None]
 
+#: environment variable listing the top-level packages whose functions a config or a saved predictor may name
+ALLOW_IMPORTS_ENV = "GLUONTS_DIFFUSION_ALLOW_IMPORTS"
+_allowed: List[str] = []  # packages allowed from code, by :func:`allowed_imports`
+
+
+@contextlib.contextmanager
+def allowed_imports(*packages: str) -> Iterator[None]:
+    """Within the block, ``"package.module:function"`` names of these top-level ``packages`` may be imported.
+
+    The opt-in from code (``with allowed_imports("my_pkg"): Predictor.deserialize(path)``); from a shell,
+    ``GLUONTS_DIFFUSION_ALLOW_IMPORTS=my_pkg,other``. It is never read from a config or a saved predictor,
+    which are the data it guards against.
+    """
+    _allowed.extend(packages)
+    try:
+        yield
+    finally:
+        for package in packages:
+            _allowed.remove(package)
+
+
+def allowed_packages() -> Set[str]:
+    """Top-level packages allowed now: :func:`allowed_imports` blocks and ``$GLUONTS_DIFFUSION_ALLOW_IMPORTS``."""
+    from_env = (name.strip() for name in os.environ.get(ALLOW_IMPORTS_ENV, "").split(","))
+    return set(_allowed) | {name for name in from_env if name}
+
 
 def resolve_callable(spec: Spec, param: str) -> Optional[Callable]:
-    """Turn ``"package.module:function"`` (or ``"package.module:Class.attr"``) into the callable it names.
+    """Turn ``"package.module:function"`` (or ``"package.module:Class.attr"``) into the function it names.
 
-    ``None`` stays ``None`` and a callable is returned as is; anything else raises a ``ValueError``
-    that names ``param``.
+    ``None`` stays ``None`` and a callable (given in code) is returned as is. A name is resolved only if
+    its top-level package is allowed (:func:`allowed_packages`), checked before anything is imported, and
+    only if it names a Python function (``def``): never a builtin such as ``sys.exit``, a class or another
+    object, so resolving or validating a config never runs anything but a chosen function. Anything else
+    raises a one-line ``ValueError`` that names ``param``.
     """
-    if spec is None or callable(spec):
+    if spec is None or (callable(spec) and not isinstance(spec, str)):
         return spec
     if not isinstance(spec, str):
         raise ValueError(f"{param} must be a 'package.module:function' string, got {type(spec).__name__} {spec!r}")
@@ -40,6 +73,12 @@ def resolve_callable(spec: Spec, param: str) -> Optional[Callable]:
         or not all(part.isidentifier() for part in attr.split("."))
     ):
         raise ValueError(f"{param} must have the form 'package.module:function', got {spec!r}")
+    package = module_name.split(".")[0]
+    if package not in allowed_packages():
+        raise ValueError(
+            f"{param}={spec!r}: importing {package!r} from a config or a saved predictor is not allowed; opt in with "
+            f"{ALLOW_IMPORTS_ENV}={package} (or `with allowed_imports({package!r})` in code), or pass the function itself"
+        )
     try:
         obj = importlib.import_module(module_name)
     except Exception as err:  # ImportError, or whatever the module raises while importing
@@ -48,8 +87,8 @@ def resolve_callable(spec: Spec, param: str) -> Optional[Callable]:
         if not hasattr(obj, part):
             raise ValueError(f"{param}: {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{param}: {spec!r} is not callable")
+    if not inspect.isfunction(obj):
+        raise ValueError(f"{param}={spec!r} is a {type(obj).__name__}, not a Python function (def): name a function")
     return obj
 
 
@@ -121,7 +160,9 @@ class CustomSDE(BaseSDE):
 
     Every callable is called with a 1-D float64 CPU tensor of times in [0, 1] and must return a
     tensor (or a number) broadcastable to it. Name module-level functions (not lambdas) so that the
-    SDE stays picklable and fits in a JSON/YAML config.
+    SDE stays picklable and fits in a JSON/YAML config; a name is imported only if its top-level package
+    is allowed (``GLUONTS_DIFFUSION_ALLOW_IMPORTS=my_pkg`` or :func:`allowed_imports`), so building one
+    from a config or a saved predictor runs no code the user did not opt in to.
 
     Args:
         drift_fn: ``"package.module:function"`` for ``f(t)``; ``None`` means ``f = 0``.
