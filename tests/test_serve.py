@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from gluonts.model.predictor import Predictor
 from tiny import tiny_estimator
 
 from gluonts_diffusion.data.datasets import load_dataset
-from gluonts_diffusion.serving.http import RequestError, check_configuration, request_body
+from gluonts_diffusion.serving.http import RequestError, check_configuration, request_body, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,21 +47,21 @@ def served(data_dir, tmp_path_factory):
         "OMP_NUM_THREADS": "1",
     }
     command = [sys.executable, "-m", "gluonts_diffusion.serve", "--model", str(root / "model"), "--port", str(port)]
-    server = subprocess.Popen([*command, "--freq", data.freq], env=env, stderr=subprocess.PIPE, text=True)
+    log = (root / "server.log").open("w")  # a file, not a pipe nobody reads while the server runs
+    server = subprocess.Popen([*command, "--freq", data.freq], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            if server.poll() is not None:
-                pytest.fail(f"the server exited: {server.stderr.read()}")
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.25)
+        try:
+            wait_until_ready(url, timeout=120, process=server)
+        except RuntimeError as err:
+            server.kill()
+            server.wait()
+            pytest.fail(f"{err}: {(root / 'server.log').read_text()}")
         yield url, Predictor.deserialize(root / "model"), data.test
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def invoke(url, body=None, **kwargs):
@@ -182,3 +181,15 @@ def test_freq_is_required_when_neither_request_nor_model_gives_it():
     with pytest.raises(RequestError) as err:
         check_configuration({}, None)
     assert str(err.value) == "configuration.freq is required: the predictor does not record its frequency"
+
+
+def test_readme_example_with_a_short_history(served):
+    """The README's request: four points of history (shorter than the context) are padded like GluonTS does."""
+    body = {
+        "instances": [{"start": "2015-07-01 12:00", "target": [605.0, 586.0, 586.0, 559.0]}],
+        "configuration": {"num_samples": 100, "output_types": ["mean", "quantiles", "samples"], "seed": 0},
+    }
+    response = invoke(served[0], body)
+    assert response.status_code == 200, response.text
+    (prediction,) = response.json()["predictions"]
+    assert np.asarray(prediction["samples"]).shape == (100, served[1].prediction_length)

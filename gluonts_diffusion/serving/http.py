@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -169,3 +173,18 @@ def request_body(entries: List[Mapping[str, Any]], **configuration: Any) -> Dict
         for entry in entries
     ]
     return {"instances": encode_json(instances), "configuration": configuration}
+
+
+def wait_until_ready(url: str, timeout: float = 60.0, process: Optional[subprocess.Popen] = None) -> None:
+    """Block until ``GET {url}/ping`` answers 200; raises ``RuntimeError`` if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode} before answering {url}/ping")
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}/ping did not answer within {timeout:.0f} s")
