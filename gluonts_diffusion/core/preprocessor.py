@@ -26,29 +26,38 @@ class BasePreprocessor(Component, nn.Module):
     def __init__(self, scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
         nn.Module.__init__(self)
         check_choice("scaling", scaling, Scaling)
+        if not 0.0 <= float(min_scale) < 1.0:
+            raise ValueError(f"min_scale must be in [0, 1) (relative to the series' level), got {min_scale!r}")
         self.scaling = scaling
         self.min_scale = float(min_scale)
 
     def fit(self, past_target: torch.Tensor, past_observed: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Per-series ``loc`` and ``scale`` ``(batch, 1, channels)`` from the observed history."""
-        weight = past_observed.to(past_target.dtype)
+        """Per-series ``loc`` and ``scale`` ``(batch, 1, channels)`` from the observed history.
+
+        The floor is relative to the series: a spread below ``min_scale`` times the history's mean absolute
+        level (a constant history) falls back to that level, an all-zero or unobserved history to 1, so a series
+        multiplied by ``c`` gets ``c`` times the statistics at any magnitude. Computed in float64 (float32 on
+        MPS), so finite values near the float32 limit (1e38) do not overflow.
+        """
+        dtype = torch.float32 if past_target.device.type == "mps" else torch.float64
+        x, weight = past_target.to(dtype), past_observed.to(dtype)
         count = weight.sum(1, keepdim=True).clamp_min(1.0)
-        zeros = torch.zeros_like(count)
+        level = (x.abs() * weight).sum(1, keepdim=True) / count
+        zeros = torch.zeros_like(count, dtype=past_target.dtype)
         if self.scaling == "std":
-            loc = (past_target * weight).sum(1, keepdim=True) / count
-            var = (((past_target - loc) * weight) ** 2).sum(1, keepdim=True) / count
-            scale = var.sqrt()
+            loc = (x * weight).sum(1, keepdim=True) / count
+            spread = ((((x - loc) * weight) ** 2).sum(1, keepdim=True) / count).sqrt()
         elif self.scaling == "mean":
-            loc = zeros
-            scale = (past_target.abs() * weight).sum(1, keepdim=True) / count
+            loc, spread = torch.zeros_like(level), level
         else:
-            return {"loc": zeros, "scale": torch.ones_like(count)}
-        # a constant or unobserved history has no spread: fall back to its level, then to 1
-        level = (past_target.abs() * weight).sum(1, keepdim=True) / count
+            return {"loc": zeros, "scale": torch.ones_like(zeros)}
+        tiny = torch.finfo(past_target.dtype).tiny
         scale = torch.where(
-            scale > self.min_scale, scale, torch.where(level > self.min_scale, level, torch.ones_like(scale))
+            (spread > self.min_scale * level) & (spread > tiny),
+            spread,
+            torch.where(level > tiny, level, torch.ones_like(level)),
         )
-        return {"loc": loc, "scale": scale}
+        return {"loc": loc.to(past_target.dtype), "scale": scale.to(past_target.dtype)}
 
     def normalize(self, x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
         return (x - state["loc"]) / state["scale"]

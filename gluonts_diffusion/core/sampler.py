@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .component import Component
+from .component import Component, check_int
 from .denoiser import Denoiser
 from .noise import BaseNoise
 from .registry import Registry
@@ -25,8 +25,7 @@ class BaseSampler(Component, ABC):
     """
 
     def __init__(self, num_steps: int = 50, time_grid: str = "uniform") -> None:
-        if int(num_steps) < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        check_int("num_steps", num_steps, 1)
         known = Registry.list("time_grid")
         if time_grid not in known:
             raise ValueError(f"unknown time_grid {time_grid!r}; known time grids: {', '.join(known)}")

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
+from urllib.error import URLError
 
 #: environment variable naming a folder of datasets in GluonTS's on-disk layout
 DATA_ENV = "GLUONTS_DIFFUSION_DATA"
@@ -35,6 +36,28 @@ def resolve_data_path(*candidates: Optional[str]) -> Optional[Path]:
     return None
 
 
+def check_dataset(name: str, path: Optional[Path] = None) -> Optional[Path]:
+    """The folder of ``name`` under ``path`` when it is there in GluonTS's on-disk layout, else None for a GluonTS
+    repository name (downloaded or prepared by GluonTS); ``FileNotFoundError`` when it is neither. Reads no data."""
+    from gluonts.dataset.repository.datasets import dataset_recipes
+
+    folder = path / name if path is not None else None
+    if folder is not None and (folder / "metadata.json").exists():
+        return folder
+    if name in dataset_recipes:
+        return None
+    if path is not None:
+        known = sorted(p.name for p in path.iterdir() if (p / "metadata.json").exists()) if path.exists() else []
+        raise FileNotFoundError(
+            f"dataset {name!r} is neither in {str(path)!r} (which holds: {', '.join(known) or 'nothing'}) "
+            f"nor a GluonTS repository name"
+        )
+    raise FileNotFoundError(
+        f"unknown dataset {name!r}: not a GluonTS repository name; give a folder with --dataset-path, "
+        f"data.path or ${DATA_ENV}"
+    )
+
+
 def load_dataset(
     name: str,
     path: Optional[Path] = None,
@@ -49,24 +72,18 @@ def load_dataset(
     """
     from gluonts.dataset.common import load_datasets
     from gluonts.dataset.repository import get_dataset
-    from gluonts.dataset.repository.datasets import dataset_recipes
 
-    folder = path / name if path is not None else None
-    if folder is not None and (folder / "metadata.json").exists():
+    folder = check_dataset(name, path)
+    if folder is not None:
         dataset = load_datasets(folder, folder / "train", folder / "test")
-    elif folder is not None and name not in dataset_recipes:
-        known = sorted(p.name for p in path.iterdir() if (p / "metadata.json").exists()) if path.exists() else []
-        raise FileNotFoundError(
-            f"dataset {name!r} is neither in {str(path)!r} (which holds: {', '.join(known) or 'nothing'}) "
-            f"nor a GluonTS repository name"
-        )
-    elif name not in dataset_recipes:
-        raise FileNotFoundError(
-            f"unknown dataset {name!r}: not a GluonTS repository name; give a folder with --dataset-path, "
-            f"data.path or ${DATA_ENV}"
-        )
     else:
-        dataset = get_dataset(name, path=path) if path is not None else get_dataset(name)
+        try:
+            dataset = get_dataset(name, path=path) if path is not None else get_dataset(name)
+        except URLError as err:
+            raise ConnectionError(
+                f"dataset {name!r} could not be downloaded ({err.reason}); offline, pass --dataset-path DIR "
+                f"or set ${DATA_ENV} to a folder holding it"
+            ) from None
     metadata = dataset.metadata
     freq = metadata.freq
     pred_len = int(prediction_length or metadata.prediction_length)

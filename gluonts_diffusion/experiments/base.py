@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,17 +29,25 @@ from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.data.datasets import resolve_data_path
 from gluonts_diffusion.model.config import written_key
 
-from .config import experiment_class, load_config, validate_config
+from .config import ConfigError, check_config_dataset, experiment_class, load_config, validate_config
 
-__all__ = ["BaseExperiment", "ExperimentResult", "apply_overrides", "experiment_class", "in_process"]
+__all__ = ["BaseExperiment", "ExperimentResult", "apply_overrides", "experiment_class", "in_process", "last_checkpoint"]
 
 from .scoring import TABLE_METRICS  # reported in tables, in order (defined with every metric in scoring.py)
 
 #: what ``--debug`` shrinks a run to
 DEBUG_OVERRIDES = {"max_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
 
+#: folders of a run that hold only logs: a failed run with nothing else (and no checkpoint) is removed
+LOG_DIRS = ("tensorboard", "wandb", "lightning_logs")
+
 #: environment variable through which the processes of one distributed run share their run folder
 RUN_DIR_ENV = "GLUONTS_DIFFUSION_RUN_DIR"
+
+
+def last_checkpoint(run_dir: Union[str, Path]) -> Path:
+    """The checkpoint a run writes after every epoch (Lightning's ``save_last``), from which ``resume`` continues."""
+    return Path(run_dir) / "checkpoints" / "last.ckpt"
 
 
 def global_rank() -> int:
@@ -163,6 +172,11 @@ class BaseExperiment:
         debug: a fast smoke pass (1 epoch of 2 batches, 8 series, 20 samples) that prints the components.
         run_dir: write into exactly this folder instead of a new timestamped one.
         epochs: override ``training.max_epochs``.
+        resume: continue the interrupted run in ``run_dir`` from its last checkpoint
+            (``<run_dir>/checkpoints/last.ckpt``, written after every epoch).
+
+    A run that fails before writing anything but its config and logs (no checkpoint, predictor or metrics)
+    removes the folder it created; a run that wrote results keeps them.
 
     Subclasses set whatever state they need in ``setup`` and read it in the later steps.
     """
@@ -179,8 +193,16 @@ class BaseExperiment:
         debug: bool = False,
         run_dir: Optional[Union[str, Path]] = None,
         epochs: Optional[int] = None,
+        resume: bool = False,
     ) -> None:
         self.config = validate_config(apply_overrides(load_config(config), debug=debug, epochs=epochs))
+        check_config_dataset(self.config, dataset_path)
+        if resume and (run_dir is None or not last_checkpoint(run_dir).is_file()):
+            raise ConfigError(
+                f"--resume {run_dir}: no checkpoints/last.ckpt there (the run ended before its first epoch, or it "
+                "is not a run folder); start a new run instead"
+            )
+        self.resume = resume
         data = self.config.get("data") or {}
         experiment = self.config.get("experiment") or {}
         self.dataset_path = resolve_data_path(dataset_path, data.get("path"))
@@ -192,6 +214,7 @@ class BaseExperiment:
         self.params: Dict[str, Any] = dict(experiment.get("params") or {})
         self._fixed_run_dir = Path(run_dir) if run_dir is not None else None
         self.run_dir: Optional[Path] = None
+        self._created_run_dir = False
 
     @classmethod
     def from_config(cls, source: Union[str, Path, Mapping[str, Any]], **kwargs) -> BaseExperiment:
@@ -212,10 +235,28 @@ class BaseExperiment:
         else:
             run_dir = self.output_dir / self.name / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         if self.rank == 0:
+            self._created_run_dir = not run_dir.exists()
             run_dir.mkdir(parents=True, exist_ok=True)
             os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
         self.run_dir = run_dir
         return run_dir
+
+    def resume_checkpoint(self) -> Optional[str]:
+        """The checkpoint training continues from: the run folder's last one when resuming, else None."""
+        return str(last_checkpoint(self.run_dir)) if self.resume and self.run_dir is not None else None
+
+    def discard_empty_run_dir(self) -> None:
+        """Remove the run folder this run created if it holds nothing but its config and logs."""
+        run_dir = self.run_dir
+        if self.rank != 0 or run_dir is None or not self._created_run_dir or not run_dir.is_dir():
+            return
+        for path in run_dir.rglob("*"):
+            if path.is_file() and (
+                path.suffix == ".ckpt"
+                or (path.name != "config.yaml" and path.relative_to(run_dir).parts[0] not in LOG_DIRS)
+            ):
+                return
+        shutil.rmtree(run_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ steps
     def setup(self) -> None:
@@ -231,9 +272,13 @@ class BaseExperiment:
         raise NotImplementedError
 
     def run(self) -> ExperimentResult:
-        self.setup()
-        self.train()
-        return self.evaluate()
+        try:
+            self.setup()
+            self.train()
+            return self.evaluate()
+        except BaseException:
+            self.discard_empty_run_dir()
+            raise
 
 
 Registry.add_kind("experiment", BaseExperiment)

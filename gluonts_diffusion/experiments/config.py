@@ -18,9 +18,11 @@ the known ones) or the wrong parameter.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
 
 from gluonts_diffusion.core.registry import Registry, RegistryError
+from gluonts_diffusion.data.datasets import check_dataset, resolve_data_path
 from gluonts_diffusion.model.config import (
     MODEL_SECTIONS,
     ConfigError,
@@ -36,6 +38,7 @@ from gluonts_diffusion.model.config import (
 __all__ = [
     "SECTIONS",
     "ConfigError",
+    "check_config_dataset",
     "estimator_kwargs",
     "experiment_class",
     "lightning_strategy",
@@ -100,3 +103,13 @@ def validate_config(source: ConfigSource) -> Dict[str, Any]:
     if experiment.get("params") is not None and not isinstance(experiment["params"], Mapping):
         raise ConfigError(f"experiment.params must be a mapping, got {experiment['params']!r}")
     return config
+
+
+def check_config_dataset(config: Mapping[str, Any], dataset_path: Optional[Union[str, Path]] = None) -> None:
+    """``data.dataset`` names a folder under the dataset folder (``dataset_path``, ``data.path`` or
+    ``$GLUONTS_DIFFUSION_DATA``) or a GluonTS repository name; reads and downloads nothing."""
+    data = config.get("data") or {}
+    try:
+        check_dataset(str(data.get("dataset")), resolve_data_path(dataset_path, data.get("path")))
+    except FileNotFoundError as err:
+        raise ConfigError(f"data.dataset: {err}") from None

@@ -17,7 +17,7 @@ from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.data.datasets import ForecastData, load_dataset
 from gluonts_diffusion.model.config import config_value, estimator_arguments
 
-from .base import BaseExperiment, ExperimentResult
+from .base import BaseExperiment, ExperimentResult, last_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +112,16 @@ class ForecastExperiment(BaseExperiment):
         else:
             self.loggers = self.make_loggers(run_dir)
             defaults["logger"] = self.loggers or False
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
         from gluonts_diffusion.model.estimator import DiffusionEstimator
 
         shape = {"freq": data.freq, "prediction_length": data.prediction_length, "target_dim": data.target_dim}
-        return DiffusionEstimator(**estimator_arguments(self.config, trainer_defaults=defaults, **shape))
+        arguments = estimator_arguments(self.config, trainer_defaults=defaults, **shape)
+        trainer = arguments["trainer_kwargs"]  # the last epoch's checkpoint, for --resume
+        last = ModelCheckpoint(dirpath=str(last_checkpoint(run_dir).parent), save_last=True, save_top_k=0)
+        trainer["callbacks"] = [*trainer.get("callbacks", []), last]
+        return DiffusionEstimator(**arguments)
 
     def describe(self, estimator) -> str:
         """The resolved components with their full parameters (defaults filled in)."""
@@ -146,7 +152,7 @@ class ForecastExperiment(BaseExperiment):
 
         seed_everything(self.seed, verbose=False)
         start = time.perf_counter()
-        output = self.estimator.train_model(self.data.train)
+        output = self.estimator.train_model(self.data.train, ckpt_path=self.resume_checkpoint())
         self.train_seconds = time.perf_counter() - start
         self.trainer_rank = int(getattr(output.trainer, "global_rank", 0))
         self.predictor = output.predictor

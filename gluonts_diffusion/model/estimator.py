@@ -34,6 +34,9 @@ from gluonts.transform import (
     VstackFeatures,
 )
 
+from gluonts_diffusion.core.component import check_int
+from gluonts_diffusion.data.checks import CheckEntries, DataError
+
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
 from .module import compile_options
@@ -45,6 +48,26 @@ def component_choices(**choices: Tuple[Optional[str], Optional[Dict[str, Any]]])
     return component_spec(
         {kind: name for kind, (name, _) in choices.items()}, {kind: kwargs for kind, (_, kwargs) in choices.items()}
     )
+
+
+#: estimator arguments that are integers >= 1 (or None for their default)
+POSITIVE_ARGUMENTS = (
+    "prediction_length",
+    "context_length",
+    "target_dim",
+    "num_parallel_samples",
+    "batch_size",
+    "num_batches_per_epoch",
+    "predict_batch_size",
+)
+
+
+def check_arguments(arguments: Dict[str, Any]) -> None:
+    """Each of :data:`POSITIVE_ARGUMENTS` in ``arguments`` is None or an integer >= 1; else ``ValueError``
+    naming the argument."""
+    for name in POSITIVE_ARGUMENTS:
+        if arguments.get(name) is not None:
+            check_int(name, arguments[name], 1)
 
 
 def default_lags(freq: str, context_length: int) -> List[int]:
@@ -133,10 +156,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
-        if prediction_length < 1 or target_dim < 1:
-            raise ValueError(f"prediction_length and target_dim must be >= 1, got {prediction_length}, {target_dim}")
-        self.freq, self.prediction_length, self.target_dim = freq, prediction_length, target_dim
-        self.context_length = context_length or 4 * prediction_length
+        check_arguments(locals())
+        self.freq, self.prediction_length, self.target_dim = freq, int(prediction_length), int(target_dim)
+        self.context_length = int(context_length or 4 * prediction_length)
         self.components = component_choices(
             preprocessing=(preprocessing, preprocessing_kwargs),
             architecture=(architecture, architecture_kwargs),
@@ -200,6 +222,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
                 SelectFields(
                     [FieldName.ITEM_ID, FieldName.INFO, FieldName.START, FieldName.TARGET], allow_missing=True
                 ),
+                CheckEntries(freq=self.freq, target_dim=self.target_dim),
                 AsNumpyArray(field=FieldName.TARGET, expected_ndim=1 if self.target_dim == 1 else 2),
                 AddObservedValuesIndicator(target_field=FieldName.TARGET, output_field=FieldName.OBSERVED_VALUES),
                 AddTimeFeatures(
@@ -248,11 +271,10 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     def create_training_data_loader(
         self, data: Dataset, module: DiffusionLightningModule, shuffle_buffer_length: Optional[int] = None, **kwargs
     ) -> Iterable:
+        longest = self.check_training_lengths(data)  # one pass: every entry is checked (CheckEntries) up front
         min_past = self.min_past
-        if self.train_sampler is None and min_past:
-            longest = max((np.shape(entry[FieldName.TARGET])[-1] for entry in data), default=0)
-            if longest < min_past + self.prediction_length:  # no series could give a window otherwise
-                min_past = 0
+        if self.train_sampler is None and longest < min_past + self.prediction_length:
+            min_past = 0  # no series could give a window otherwise
         splitter = self._create_instance_splitter(module, "training", min_past=min_past)
         instances = splitter.apply(Cyclic(data).stream(), is_train=True)
         return as_stacked_batches(
@@ -263,6 +285,22 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             output_type=torch.tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
+
+    def check_training_lengths(self, data: Dataset) -> int:
+        """The longest target of the (transformed) training data; refuses empty data and data whose every
+        series is shorter than one training window (``prediction_length`` future steps and one past step)."""
+        lengths = [int(np.shape(entry[FieldName.TARGET])[-1]) for entry in data]
+        if not lengths:
+            raise DataError("training data is empty: give train() at least one series")
+        needed = self.prediction_length + 1
+        if max(lengths) < needed:
+            shown = ", ".join(map(str, sorted(set(lengths))[-5:]))
+            raise DataError(
+                f"every training series is too short: lengths {shown} (longest {max(lengths)}), but a training window "
+                f"needs at least prediction_length + 1 = {needed} steps; give longer series or a smaller "
+                "prediction_length"
+            )
+        return max(lengths)
 
     def create_validation_data_loader(self, data: Dataset, module: DiffusionLightningModule, **kwargs) -> Iterable:
         instances = self._create_instance_splitter(module, "validation").apply(data, is_train=True)

@@ -86,6 +86,11 @@ class DiffusionLightningModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         loss = self._loss(self.model, batch)
+        if not torch.isfinite(loss):  # Lightning trains on through NaN by default, ruining every weight
+            raise FloatingPointError(
+                f"training loss is {float(loss)} at epoch {self.current_epoch}, batch {batch_idx}: training stopped; "
+                "check the data for extreme values, or lower lr"
+            )
         self.log(
             "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
         )

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gluonts_diffusion.core.component import check_int
+
 #: the recurrent cells of :class:`ContextEncoder` and of the ``rnn`` architecture
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -138,10 +140,9 @@ def summary_with_future(
 
 
 def check_at_least(minimum: int, **values: float) -> None:
-    """Raise ``ValueError`` naming the first of ``values`` (integers) below ``minimum``."""
+    """Raise ``ValueError`` naming the first of ``values`` that is not an integer of at least ``minimum``."""
     for name, value in values.items():
-        if int(value) < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        check_int(name, value, minimum)
 
 
 def check_kernel_size(kernel_size: int) -> None:

@@ -85,6 +85,7 @@ class HybridArchitecture(BaseArchitecture):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_at_least(1, d_model=d_model, num_heads=num_heads)
         if int(num_heads) < 1 or int(d_model) < 2 or int(d_model) % int(num_heads):
             raise ValueError(
                 f"d_model must be >= 2 and divisible by num_heads, got d_model={d_model!r}, num_heads={num_heads!r}"

@@ -51,12 +51,13 @@ class TransformerArchitecture(BaseArchitecture):
         super().__init__()
         if conditioning not in ("cross_attention", "concat"):
             raise ValueError(f"conditioning must be 'cross_attention' or 'concat', got {conditioning!r}")
+        check_at_least(1, model_dim=model_dim, num_heads=num_heads, num_layers=num_layers)
         if model_dim % num_heads:
             raise ValueError(f"model_dim ({model_dim}) must be divisible by num_heads ({num_heads})")
         check_at_least(1, patch_size=patch_size)
         self.conditioning: Literal["cross_attention", "concat"] = conditioning
         self.patch_size = int(patch_size)
-        self.model_dim, self.num_heads, self.num_layers = model_dim, num_heads, num_layers
+        self.model_dim, self.num_heads, self.num_layers = int(model_dim), int(num_heads), int(num_layers)
         self.num_encoder_layers = num_encoder_layers or num_layers
         self.dim_feedforward, self.dropout = dim_feedforward or 4 * model_dim, dropout
 

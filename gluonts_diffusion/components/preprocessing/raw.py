@@ -12,7 +12,8 @@ class RawPreprocessor(BasePreprocessor):
     Args:
         scaling: ``std`` (subtract the history's mean, divide by its std), ``mean`` (divide by the mean
             absolute value, as GluonTS's MeanScaler) or ``none``.
-        min_scale: scales below this fall back to the series level, then to 1.
+        min_scale: a spread below ``min_scale`` times the history's mean absolute level (relative, so any
+            magnitude is normalised) falls back to that level; an all-zero history to 1.
     """
 
     def __init__(self, scaling: Scaling = "std", min_scale: float = 1e-5) -> None:
