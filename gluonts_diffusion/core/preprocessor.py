@@ -36,28 +36,35 @@ class BasePreprocessor(Component, nn.Module):
 
         The floor is relative to the series: a spread below ``min_scale`` times the history's mean absolute
         level (a constant history) falls back to that level, an all-zero or unobserved history to 1, so a series
-        multiplied by ``c`` gets ``c`` times the statistics at any magnitude. Computed in float64 (float32 on
-        MPS), so finite values near the float32 limit (1e38) do not overflow.
+        multiplied by ``c`` gets ``c`` times the statistics at any magnitude. Series whose statistics overflow
+        the data's dtype (finite values near the float32 limit, 1e38) are computed again in float64 (not on MPS).
         """
-        dtype = torch.float32 if past_target.device.type == "mps" else torch.float64
-        x, weight = past_target.to(dtype), past_observed.to(dtype)
+        state = self._statistics(past_target, past_observed)
+        overflow = ~(torch.isfinite(state["loc"]) & torch.isfinite(state["scale"]))
+        if overflow.any() and past_target.dtype != torch.float64 and past_target.device.type != "mps":
+            wide = self._statistics(past_target.double(), past_observed.double())
+            state = {k: torch.where(overflow, wide[k].to(v.dtype), v) for k, v in state.items()}
+        return state
+
+    def _statistics(self, x: torch.Tensor, observed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:meth:`fit` computed in ``x``'s dtype."""
+        weight = observed.to(x.dtype)
         count = weight.sum(1, keepdim=True).clamp_min(1.0)
         level = (x.abs() * weight).sum(1, keepdim=True) / count
-        zeros = torch.zeros_like(count, dtype=past_target.dtype)
         if self.scaling == "std":
             loc = (x * weight).sum(1, keepdim=True) / count
             spread = ((((x - loc) * weight) ** 2).sum(1, keepdim=True) / count).sqrt()
         elif self.scaling == "mean":
             loc, spread = torch.zeros_like(level), level
         else:
-            return {"loc": zeros, "scale": torch.ones_like(zeros)}
-        tiny = torch.finfo(past_target.dtype).tiny
+            return {"loc": torch.zeros_like(count), "scale": torch.ones_like(count)}
+        tiny = torch.finfo(x.dtype).tiny
         scale = torch.where(
             (spread > self.min_scale * level) & (spread > tiny),
             spread,
             torch.where(level > tiny, level, torch.ones_like(level)),
         )
-        return {"loc": loc.to(past_target.dtype), "scale": scale.to(past_target.dtype)}
+        return {"loc": loc, "scale": scale}
 
     def normalize(self, x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
         return (x - state["loc"]) / state["scale"]
