@@ -90,9 +90,7 @@ def torch_free_forecasts(exported, data_dir, tmp_path_factory):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # neither torch nor lightning was imported
-    return {
-        name: (np.load(work / f"{name}.npy"), json.loads((work / f"{name}.json").read_text())) for name in exported
-    }
+    return {name: (np.load(work / f"{name}.npy"), json.loads((work / f"{name}.json").read_text())) for name in exported}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -40,9 +40,7 @@ def onnx_runner(path: Union[str, Path], providers: Optional[Sequence[str]] = Non
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(
-        str(path), options, providers=list(providers or ["CPUExecutionProvider"])
-    )
+    session = onnxruntime.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
 
     def run(inputs: Dict[str, np.ndarray]) -> np.ndarray:
         return session.run(None, inputs)[0]
@@ -111,7 +109,9 @@ class OnnxPredictor(Predictor):
         return cls(run, meta, load_transformation(path), seed=seed, batch_size=batch_size)
 
     def predict(self, dataset: Dataset, num_samples: Optional[int] = None, **kwargs) -> Iterator[Forecast]:
-        loader = InferenceDataLoader(dataset, transform=self.input_transform, batch_size=self.batch_size, stack_fn=stack)
+        loader = InferenceDataLoader(
+            dataset, transform=self.input_transform, batch_size=self.batch_size, stack_fn=stack
+        )
         yield from SampleForecastGenerator()(
             inference_data_loader=loader,
             prediction_net=self.net,
