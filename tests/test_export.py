@@ -70,6 +70,14 @@ def test_onnx_graph_matches_torch_with_coloured_noise(trainer_kwargs, tmp_path):
             "its transform runs in PyWavelets (numpy), outside the torch graph",
         ),
         (
+            {"preprocessing": "fourier"},
+            "export_model: preprocessing 'fourier' cannot be exported to ONNX: its FFT uses complex tensors, which ONNX lacks",
+        ),
+        (
+            {"sampler": "pc", "noise": "correlated"},  # the corrector whitens with a triangular solve
+            "export_model: the model uses the torch operator 'aten::linalg_solve_triangular', which has no ONNX form",
+        ),
+        (
             {"noise": "adaptive"},
             "export_model: noise 'adaptive' depends on the history and cannot be exported to ONNX",
         ),

@@ -34,7 +34,11 @@ from gluonts_diffusion.core.base import BaseNoise
 from .module import DiffusionModel
 
 #: components that cannot be traced into ONNX, and why
-UNTRACEABLE = {"wavelet": "its transform runs in PyWavelets (numpy), outside the torch graph"}
+UNTRACEABLE = {
+    "wavelet": "its transform runs in PyWavelets (numpy), outside the torch graph",
+    "fourier": "its FFT uses complex tensors, which ONNX lacks",
+    "technical": "its running extrema (cummax) have no ONNX operator",
+}
 
 
 #: ONNX opset of the exported graph
@@ -68,6 +72,12 @@ class ReplayNoise(BaseNoise):
 
     def covariance(self, length: int) -> torch.Tensor:
         return self.inner.covariance(length)
+
+    def whiten(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner.whiten(z)
+
+    def log_prob(self, z: torch.Tensor, scale=1.0) -> torch.Tensor:
+        return self.inner.log_prob(z, scale)
 
 
 def noise_colour(noise: BaseNoise, length: int) -> Optional[torch.Tensor]:
@@ -160,6 +170,9 @@ def _save_onnx(graph: SamplingGraph, inputs: Dict[str, torch.Tensor], path: Path
     torch.backends.mha.set_fastpath_enabled(False)  # the fused transformer kernels have no ONNX form
     try:
         _trace(graph, inputs, path, axes)
+    except torch.onnx.errors.UnsupportedOperatorError as err:
+        op = str(err).split("operator ", 1)[-1].split(" ", 1)[0]
+        raise ExportError(f"export_model: the model uses the torch operator {op}, which has no ONNX form") from None
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
