@@ -1,0 +1,48 @@
+"""Reading an exported model's folder: ``model.json`` and the GluonTS transformation in ``input_transform.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from gluonts.core import serde
+from gluonts.transform import Transformation
+
+#: the model.json format this package reads
+FORMAT = "gluonts-diffusion-onnx/1"
+#: classes input_transform.json may name (GluonTS's transformations and time features, numpy dtypes)
+ALLOWED_CLASSES = ("gluonts.transform.", "gluonts.time_feature.", "numpy.")
+
+
+def load_metadata(folder: Union[str, Path]) -> Dict[str, Any]:
+    """``model.json`` of an exported model, with its format checked."""
+    path = Path(folder) / "model.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: export the model with export_model(predictor, {str(folder)!r})")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r} is not {FORMAT!r}; export the model again")
+    return meta
+
+
+def _classes(node: Any):
+    if isinstance(node, dict):
+        if isinstance(node.get("class"), str):
+            yield node["class"]
+        for value in node.values():
+            yield from _classes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _classes(value)
+
+
+def load_transformation(folder: Union[str, Path]) -> Transformation:
+    """The GluonTS transformation chain of ``input_transform.json``; refuses a file naming any class outside
+    GluonTS's transformations and time features (loading it would import and run that code)."""
+    path = Path(folder) / "input_transform.json"
+    text = path.read_text()
+    for name in _classes(json.loads(text)):
+        if not name.startswith(ALLOWED_CLASSES):
+            raise ValueError(f"{path} names {name!r}, not a GluonTS transformation: refusing to load it")
+    return serde.load_json(text)
