@@ -11,8 +11,9 @@ from gluonts.transform import Transformation
 
 #: the model.json format this package reads
 FORMAT = "gluonts-diffusion-onnx/1"
-#: classes input_transform.json may name (GluonTS's transformations and time features, numpy dtypes)
-ALLOWED_CLASSES = ("gluonts.transform.", "gluonts.time_feature.", "numpy.")
+#: classes input_transform.json may name (GluonTS's transformations and time features, numpy dtypes, and this
+#: package's torch-free input checks)
+ALLOWED_CLASSES = ("gluonts.transform.", "gluonts.time_feature.", "numpy.", "gluonts_diffusion.data.checks.")
 
 
 def load_metadata(folder: Union[str, Path]) -> Dict[str, Any]:
