@@ -27,6 +27,7 @@ setup(
     extras_require={
         "onnx": ["onnx", "onnxscript", "onnxruntime"],
         "wandb": ["wandb"],
+        "ray": ["ray[data]>=2.9"],
         "dev": ["pytest", "pytest-timeout", "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={
@@ -35,6 +36,7 @@ setup(
             "gluonts-diffusion-compare=gluonts_diffusion.compare:main",
             "gluonts-diffusion-search=gluonts_diffusion.search:main",
             "gluonts-diffusion-catalog=gluonts_diffusion.catalog:main",
+            "gluonts-diffusion-predict=gluonts_diffusion.predict:main",
         ]
     },
 )

@@ -9,9 +9,8 @@ component and experiment type, and the components other packages declare under t
 from . import components  # noqa: F401  (registers the built-in components)
 from .core import Registry
 from .core.discovery import load_entry_points
+from .core.version import __version__
 from .experiments import base  # noqa: F401  (declares the experiment kind, registers the built-in experiments)
-
-__version__ = "0.1.0"
 
 load_entry_points()
 
