@@ -39,6 +39,17 @@ def samples(predictor, data, **kwargs):
     return [forecast.samples for forecast in predictor.predict(data, **kwargs)]
 
 
+def as_plain(predictor):
+    """The same network in GluonTS's own ``PyTorchPredictor`` (as predictors were made before)."""
+    return PyTorchPredictor(
+        input_names=predictor.input_names,
+        prediction_net=predictor.prediction_net,
+        batch_size=predictor.batch_size,
+        prediction_length=predictor.prediction_length,
+        input_transform=predictor.input_transform,
+    )
+
+
 def assert_same(a, b):
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
@@ -63,13 +74,7 @@ def test_predictor_records_freq_and_version_and_gluonts_dispatches_to_it(predict
 
 
 def test_unseeded_forecasts_are_those_of_the_plain_pytorch_predictor(predictor):
-    plain = PyTorchPredictor(
-        input_names=predictor.input_names,
-        prediction_net=predictor.prediction_net,
-        batch_size=predictor.batch_size,
-        prediction_length=predictor.prediction_length,
-        input_transform=predictor.input_transform,
-    )
+    plain = as_plain(predictor)
     data = synthetic(5, 60)
     torch.manual_seed(1)
     expected = samples(plain, data, num_samples=12)
@@ -78,13 +83,7 @@ def test_unseeded_forecasts_are_those_of_the_plain_pytorch_predictor(predictor):
 
 
 def test_old_pytorch_predictors_still_load(predictor, tmp_path):
-    old = PyTorchPredictor(
-        input_names=predictor.input_names,
-        prediction_net=predictor.prediction_net,
-        batch_size=predictor.batch_size,
-        prediction_length=predictor.prediction_length,
-        input_transform=predictor.input_transform,
-    )
+    old = as_plain(predictor)
     old.serialize(tmp_path)  # GluonTS's own serialization, as predictors were saved before
     assert type(Predictor.deserialize(tmp_path)) is PyTorchPredictor
     loaded = load_predictor(tmp_path)
