@@ -215,6 +215,14 @@ def test_a_broken_folder_fails_with_one_line_naming_the_file(saved, name, damage
         ), text
 
 
+def test_a_folder_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(MissingPredictorFile) as caught:
+        load_predictor(tmp_path / "nowhere")
+    assert (
+        str(caught.value) == f"{tmp_path / 'nowhere'} is not a folder: give the folder predictor.serialize(path) wrote"
+    )
+
+
 def test_another_minor_version_warns_and_loads(saved):
     _edit_json("gluonts-config.json", lambda config: config.update(gluonts_diffusion="0.0.9"))(saved, None)
     expected = (

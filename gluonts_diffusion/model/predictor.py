@@ -178,6 +178,8 @@ class DiffusionPredictor(PyTorchPredictor):
         :class:`SavedPredictorError` with one line naming the file and what to do, and warns when another
         version of the package wrote it."""
         path = Path(path)
+        if not path.is_dir():
+            raise MissingPredictorFile(f"{path} is not a folder: give the folder predictor.serialize(path) wrote")
         for name in (CONFIG, SPEC, WEIGHTS):
             if not (path / name).is_file():
                 raise MissingPredictorFile(f"{path / name} is missing: copy the whole folder, or {AGAIN}")
