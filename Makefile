@@ -20,7 +20,7 @@ install: venv
 
 install-dev: venv
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev,wandb,onnx,serve]"
+	$(BIN)/pip install -q -e ".[dev,wandb,onnx,serve,ray]"
 
 demo: install
 	GLUONTS_DIFFUSION_DATA=$(DATA) $(BIN)/python -m gluonts_diffusion.run --config configs/quickstart.yaml

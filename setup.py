@@ -1,8 +1,10 @@
+import re
+
 from setuptools import find_packages, setup
 
 setup(
     name="gluonts-diffusion",
-    version="0.1.0",
+    version=re.search(r'__version__ = "(.+)"', open("gluonts_diffusion/version.py").read()).group(1),
     description="Diffusion models as fully pluggable GluonTS forecasters",
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
@@ -28,6 +30,7 @@ setup(
         "onnx": ["onnx", "onnxscript", "onnxruntime"],
         "wandb": ["wandb"],
         "serve": ["flask>=2", "gunicorn>=21"],
+        "ray": ["ray[data]>=2.9"],
         "dev": ["pytest", "pytest-timeout", "httpx", "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={
@@ -36,6 +39,7 @@ setup(
             "gluonts-diffusion-compare=gluonts_diffusion.compare:main",
             "gluonts-diffusion-search=gluonts_diffusion.search:main",
             "gluonts-diffusion-catalog=gluonts_diffusion.catalog:main",
+            "gluonts-diffusion-predict=gluonts_diffusion.predict:main",
         ]
     },
 )

@@ -9,7 +9,7 @@ Where torch is not installed only the torch-free part imports (``gluonts_diffusi
 an exported model); the registry and the estimators then raise ``ImportError`` on use.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 try:
     import torch  # noqa: F401

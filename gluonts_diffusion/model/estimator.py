@@ -2,7 +2,7 @@
 
 Follows the layout of GluonTS's own torch models (DeepAR): a transformation chain adding the
 observed-values mask, time features and age; instance splitters for training, validation and
-prediction; a Lightning module for training; a :class:`PyTorchPredictor` whose forecasts are
+prediction; a Lightning module for training; a :class:`DiffusionPredictor` whose forecasts are
 ``SampleForecast`` s of shape (num_samples, prediction_length[, target_dim]).
 """
 
@@ -17,7 +17,6 @@ from gluonts.dataset.loader import as_stacked_batches
 from gluonts.itertools import Cyclic
 from gluonts.time_feature import get_lags_for_frequency, time_features_from_frequency_str
 from gluonts.torch.model.estimator import PyTorchLightningEstimator
-from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import (
     AddAgeFeature,
     AddObservedValuesIndicator,
@@ -40,6 +39,7 @@ from gluonts_diffusion.data.checks import CheckEntries, DataError
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
 from .module import compile_options
+from .predictor import DiffusionPredictor
 from .specs import DEFAULT_COMPONENTS, component_spec
 
 
@@ -311,8 +311,10 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             output_type=torch.tensor,
         )
 
-    def create_predictor(self, transformation: Transformation, module: DiffusionLightningModule) -> PyTorchPredictor:
-        return PyTorchPredictor(
+    def create_predictor(self, transformation: Transformation, module: DiffusionLightningModule) -> DiffusionPredictor:
+        """A :class:`DiffusionPredictor` of ``module``, recording this estimator's ``freq``."""
+        return DiffusionPredictor(
+            freq=self.freq,
             input_transform=transformation + self._create_instance_splitter(module, "test"),
             input_names=list(module.model.describe_inputs()),
             prediction_net=module,

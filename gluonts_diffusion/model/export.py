@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
@@ -30,6 +29,7 @@ from gluonts.core import serde
 from torch import nn
 
 from gluonts_diffusion.core.base import BaseNoise
+from gluonts_diffusion.version import __version__
 
 from .module import DiffusionModel
 
@@ -216,13 +216,6 @@ def _trace(graph: SamplingGraph, inputs: Dict[str, torch.Tensor], path: Path, ax
         )
 
 
-def _version() -> str:
-    try:
-        return metadata.version("gluonts-diffusion")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def model_metadata(predictor, graph: SamplingGraph, inputs: Dict[str, torch.Tensor], freq: Optional[str]):
     """The JSON description of an exported model (see the module docstring)."""
     model = graph.model
@@ -231,7 +224,7 @@ def model_metadata(predictor, graph: SamplingGraph, inputs: Dict[str, torch.Tens
     hparams = predictor.prediction_net.hparams["model_kwargs"]
     return {
         "format": "gluonts-diffusion-onnx/1",
-        "version": _version(),
+        "version": __version__,
         "freq": freq,
         "prediction_length": model.prediction_length,
         "context_length": model.context_length,

@@ -9,6 +9,7 @@ from gluonts.torch.model.predictor import PyTorchPredictor
 from torch import nn
 
 from .lightning_module import DiffusionLightningModule
+from .predictor import DiffusionPredictor
 from .specs import component_spec
 
 
@@ -22,7 +23,7 @@ def with_sampler(
     sampler_kwargs: Optional[Dict[str, Any]] = None,
     num_parallel_samples: Optional[int] = None,
     guidance_scale: Optional[float] = None,
-) -> PyTorchPredictor:
+) -> DiffusionPredictor:
     """A new predictor with the same trained weights and another sampler (and/or sample count,
     guidance scale). The original predictor is left unchanged; the new one serializes like any other."""
     net: DiffusionLightningModule = predictor.prediction_net
@@ -43,14 +44,4 @@ def with_sampler(
     hparams["model_kwargs"] = model_kwargs
     new_net = DiffusionLightningModule(**hparams)
     new_net.load_state_dict(net.state_dict())
-    return PyTorchPredictor(
-        input_names=predictor.input_names,
-        prediction_net=new_net,
-        batch_size=predictor.batch_size,
-        prediction_length=predictor.prediction_length,
-        input_transform=predictor.input_transform,
-        forecast_generator=predictor.forecast_generator,
-        output_transform=predictor.output_transform,
-        lead_time=predictor.lead_time,
-        device=predictor.device,
-    )
+    return DiffusionPredictor.from_predictor(predictor, prediction_net=new_net)
