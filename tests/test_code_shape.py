@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gluonts_diffusion"
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
-LAYERS = {"version": 0, "core": 0, "components": 1, "data": 2, "model": 3, "experiments": 4}
+LAYERS = {"version": 0, "trust": 0, "core": 0, "components": 1, "data": 2, "model": 3, "experiments": 4}
 TOP = 5  # CLIs and the package root
 
 

@@ -15,7 +15,7 @@ from gluonts.model.predictor import Predictor
 from tiny import TINY_CONFIG, tiny_estimator
 
 from gluonts_diffusion import Registry
-from gluonts_diffusion.components.sde.custom import ALLOW_IMPORTS_ENV, allowed_imports
+from gluonts_diffusion.trust import ALLOW_IMPORTS_ENV, allowed_imports
 
 #: a module whose top-level code leaves a trace: it must not run without the opt-in
 SIDE_EFFECT = """

@@ -12,6 +12,7 @@ from tiny import synthetic, tiny_estimator
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset
 from gluonts_diffusion.model.resampling import with_sampler
+from gluonts_diffusion.trust import UntrustedImport, allowed_imports
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +178,12 @@ def test_predictor_with_an_out_of_tree_component_deserializes(trainer_kwargs, tm
         # a fresh process: the component's module is not imported, its name not registered
         del Registry._components["architecture"]["out_of_tree_cnn"]
         del sys.modules["gd_out_of_tree_arch"]
-        reloaded = Predictor.deserialize(tmp_path / "predictor")
+        # a saved file must not import a package the user did not allow (importing runs its code)
+        with pytest.raises(UntrustedImport, match="GLUONTS_DIFFUSION_ALLOW_IMPORTS=gd_out_of_tree_arch"):
+            Predictor.deserialize(tmp_path / "predictor")
+        assert "gd_out_of_tree_arch" not in sys.modules
+        with allowed_imports("gd_out_of_tree_arch"):
+            reloaded = Predictor.deserialize(tmp_path / "predictor")
         assert "out_of_tree_cnn" in Registry.list("architecture")
         assert type(reloaded.prediction_net.model.architecture).__module__ == "gd_out_of_tree_arch"
         forecast = next(iter(reloaded.predict(synthetic(1, 40), num_samples=4)))

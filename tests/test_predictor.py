@@ -3,6 +3,7 @@ what to do for every broken folder, and seeds forecasts per series."""
 
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -233,3 +234,28 @@ def test_another_minor_version_warns_and_loads(saved):
         loaded = load_predictor(saved)
     assert [str(w.message) for w in caught if str(w.message).startswith(str(saved))] == [expected]
     assert loaded.freq == "D"
+
+
+def test_a_saved_file_naming_an_unallowed_module_runs_nothing(saved, tmp_path, monkeypatch):
+    """GluonTS's decoder imports every class predictor.json names: the loader checks them all first."""
+    from gluonts_diffusion.model.predictor import SavedPredictorError, load_predictor
+    from gluonts_diffusion.trust import UntrustedImport, allowed_imports
+
+    marker = tmp_path / "ran.txt"
+    (tmp_path / "gd_probe.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nclass Gen:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = saved / "predictor.json"
+    text = spec.read_text()
+    assert "gluonts.model.forecast_generator.SampleForecastGenerator" in text
+    spec.write_text(text.replace("gluonts.model.forecast_generator.SampleForecastGenerator", "gd_probe.Gen"))
+    with pytest.raises(UntrustedImport) as err:
+        load_predictor(saved)
+    assert str(err.value) == (
+        f"{spec} names 'gd_probe.Gen': importing 'gd_probe' from data is not allowed; opt in with "
+        "GLUONTS_DIFFUSION_ALLOW_IMPORTS=gd_probe (or `with allowed_imports('gd_probe')` in code)"
+    )
+    assert not marker.exists() and "gd_probe" not in sys.modules
+    with allowed_imports("gd_probe"), pytest.raises(SavedPredictorError, match="serde-decodable"):
+        load_predictor(saved)  # allowed by the user: imported (then GluonTS refuses to build the class)
+    assert marker.exists()
+    sys.modules.pop("gd_probe", None)

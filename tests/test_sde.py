@@ -9,9 +9,9 @@ import torch
 from scipy import stats
 
 from gluonts_diffusion import Registry
-from gluonts_diffusion.components.sde.custom import allowed_imports
 from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.tensors import time_derivative
+from gluonts_diffusion.trust import allowed_imports
 
 try:  # `python -m pytest` from the repo root
     from tests import custom_sde_fns

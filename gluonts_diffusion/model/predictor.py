@@ -27,6 +27,7 @@ from gluonts.torch.batchify import batchify
 from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import SelectFields, Transformation
 
+from gluonts_diffusion.trust import UntrustedImport, check_serde_file
 from gluonts_diffusion.version import __version__
 
 from .lightning_module import DiffusionLightningModule
@@ -158,6 +159,11 @@ class DiffusionPredictor(PyTorchPredictor):
     def num_parallel_samples(self) -> int:
         return int(self.prediction_net.hparams["model_kwargs"]["num_parallel_samples"])
 
+    @property
+    def target_dim(self) -> int:
+        """1 for univariate series, else the dimension of the multivariate target ``(target_dim, T)``."""
+        return int(self.prediction_net.hparams["model_kwargs"]["target_dim"])
+
     # ------------------------------------------------------------------ saving and loading
     def serialize(self, path: Path) -> None:
         """Write the predictor into ``path`` (created if missing): GluonTS's files, the package version in
@@ -231,8 +237,11 @@ def check_version(config_path: Path) -> None:
 
 def _build(spec_path: Path) -> DiffusionPredictor:
     """The predictor ``predictor.json`` describes (without its weights)."""
+    text = check_serde_file(spec_path)  # GluonTS's decoder imports every class the file names
     try:
-        predictor = load_json(spec_path.read_text())
+        predictor = load_json(text)
+    except UntrustedImport:  # a component module that is not allowed: its own line says how to allow it
+        raise
     except Exception as err:  # any edit can fail anywhere in GluonTS's deserializer: name the file instead
         raise SavedPredictorError(
             f"{spec_path} does not build a predictor ({_first_line(err)}): undo the edit, or {AGAIN}"

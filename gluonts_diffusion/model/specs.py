@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import COMPONENT_KINDS
 from gluonts_diffusion.core.registry import Registry, RegistryError
+from gluonts_diffusion.trust import check_import
 
 #: the components a default estimator uses (the estimator's signature defaults read them)
 DEFAULT_COMPONENTS: Dict[str, str] = {
@@ -58,9 +59,11 @@ def component_spec(
 
 def build_component(kind: str, entry: Mapping[str, Any]) -> Any:
     """The component ``entry`` (``{"name", "params"[, "module"]}``) describes. A name the registry does not
-    know is looked up again after importing the recorded ``module``, when that module can be imported."""
+    know is looked up again after importing the recorded ``module``, when that module can be imported and its
+    package is allowed (:mod:`gluonts_diffusion.trust`: a saved file must not run code the user did not allow)."""
     name, module = entry["name"], entry.get("module")
     if module and name not in Registry.list(kind) and _importable(module):
+        check_import(module, f"the {kind} {name!r} of a saved model", trusted=("gluonts_diffusion.",))
         importlib.import_module(module)
     return Registry.get(kind, name, **entry.get("params", {}))
 

@@ -9,6 +9,8 @@ from typing import Any, Dict, Union
 from gluonts.core import serde
 from gluonts.transform import Transformation
 
+from gluonts_diffusion.trust import check_serde_file
+
 #: the model.json format this package reads
 FORMAT = "gluonts-diffusion-onnx/1"
 #: classes input_transform.json may name (GluonTS's transformations and time features, numpy dtypes, and this
@@ -27,23 +29,7 @@ def load_metadata(folder: Union[str, Path]) -> Dict[str, Any]:
     return meta
 
 
-def _classes(node: Any):
-    if isinstance(node, dict):
-        if isinstance(node.get("class"), str):
-            yield node["class"]
-        for value in node.values():
-            yield from _classes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _classes(value)
-
-
 def load_transformation(folder: Union[str, Path]) -> Transformation:
     """The GluonTS transformation chain of ``input_transform.json``; refuses a file naming any class outside
     GluonTS's transformations and time features (loading it would import and run that code)."""
-    path = Path(folder) / "input_transform.json"
-    text = path.read_text()
-    for name in _classes(json.loads(text)):
-        if not name.startswith(ALLOWED_CLASSES):
-            raise ValueError(f"{path} names {name!r}, not a GluonTS transformation: refusing to load it")
-    return serde.load_json(text)
+    return serde.load_json(check_serde_file(Path(folder) / "input_transform.json", ALLOWED_CLASSES))

@@ -119,7 +119,7 @@ def forecast_lines(predictor: DiffusionPredictor, entries, options: Options) -> 
 
 def predict_file(predictor: DiffusionPredictor, source: str, report: Report, options: Options) -> None:
     """Forecast every good row of ``source`` (a path, ``.gz`` or ``-``) into ``report``."""
-    target_dim = int(predictor.prediction_net.hparams["model_kwargs"]["target_dim"])
+    target_dim = predictor.target_dim
     entries = checked_entries(read_lines(source), _freq(predictor), target_dim, report)
     for line in forecast_lines(predictor, entries, options):
         report.forecast(line)

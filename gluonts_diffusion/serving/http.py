@@ -21,7 +21,6 @@ import urllib.request
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 import torch
 from flask import Flask, Response, jsonify, request
 from gluonts.dataset.jsonl import encode_json
@@ -30,6 +29,8 @@ from gluonts.model.predictor import Predictor
 from gluonts.pydantic import ValidationError
 from gluonts.shell.serve.app import ForecastConfig, get_base_app, handle_predictions
 from werkzeug.exceptions import HTTPException
+
+from .entries import BadRow, entry_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -41,37 +42,21 @@ class RequestError(ValueError):
     """A malformed request: answered with a 400 and this message."""
 
 
-def _check_target(target: Any, where: str) -> None:
-    """``target`` must be a non-empty list of numbers (``null`` / ``"NaN"`` mark missing values)."""
-    if not isinstance(target, list) or not target:
-        raise RequestError(f"{where}.target must be a non-empty list of numbers, got {target!r:.80}")
-    try:
-        values = np.asarray([np.nan if v is None else v for v in target], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise RequestError(f"{where}.target must hold numbers only, got {target!r:.80}") from None
-    if values.ndim not in (1, 2) or values.size == 0:
-        raise RequestError(f"{where}.target must be a list of numbers (or of lists for several dimensions)")
-    if np.isinf(values).any():
-        raise RequestError(f"{where}.target holds an infinite value at index {int(np.isinf(values).argmax())}")
-
-
-def check_instances(instances: Any, freq: str) -> List[Dict[str, Any]]:
-    """The request's ``instances``: a non-empty list of GluonTS entries, each with a ``start`` and a ``target``."""
+def check_instances(instances: Any, freq: str, target_dim: int = 1) -> List[Dict[str, Any]]:
+    """The request's ``instances`` as checked GluonTS entries (the predict command's own check,
+    :func:`~gluonts_diffusion.serving.entries.entry_from_row`, so a series is refused for the same reason
+    everywhere; infinite values are missing values, as in training)."""
     if not isinstance(instances, list) or not instances:
         raise RequestError('"instances" must be a non-empty list of series ({"start": ..., "target": [...]})')
+    entries = []
     for i, instance in enumerate(instances):
-        where = f"instances[{i}]"
         if not isinstance(instance, dict):
-            raise RequestError(f"{where} must be an object with start and target, got {instance!r:.80}")
-        for field in ("start", "target"):
-            if field not in instance:
-                raise RequestError(f"{where} has no {field}")
-        _check_target(instance["target"], where)
+            raise RequestError(f"instances[{i}] must be an object with start and target, got {instance!r:.80}")
         try:
-            pd.Period(instance["start"], freq=freq)
-        except (TypeError, ValueError):
-            raise RequestError(f"{where}.start {instance['start']!r:.40} is not a timestamp of freq {freq!r}") from None
-    return instances
+            entries.append(entry_from_row(instance, freq, target_dim))
+        except BadRow as err:
+            raise RequestError(f"instances[{i}]: {err}") from None
+    return entries
 
 
 def _validation_message(err: ValidationError) -> str:
@@ -111,12 +96,14 @@ def check_configuration(configuration: Any, default_freq: Optional[str]) -> Fore
     return config
 
 
-def parse_request(body: Any, default_freq: Optional[str]) -> Tuple[List[Dict[str, Any]], ForecastConfig]:
+def parse_request(
+    body: Any, default_freq: Optional[str], target_dim: int = 1
+) -> Tuple[List[Dict[str, Any]], ForecastConfig]:
     """The checked instances and configuration of an ``/invocations`` body (raises :class:`RequestError`)."""
     if not isinstance(body, dict):
         raise RequestError('the body must be a JSON object {"instances": [...], "configuration": {...}}')
     config = check_configuration(body.get("configuration"), default_freq)
-    return check_instances(body.get("instances"), config.freq), config
+    return check_instances(body.get("instances"), config.freq, target_dim), config
 
 
 def predictions(predictor: Predictor, instances: List[Dict[str, Any]], config: ForecastConfig) -> List[dict]:
@@ -134,6 +121,9 @@ def _error(message: str, status: int) -> Tuple[Response, int]:
 def make_app(predictor: Predictor, freq: Optional[str] = None, max_content_length: int = 6 * 1024 * 1024) -> Flask:
     """The Flask app serving ``predictor``; ``freq`` is used when a request does not give one."""
     default_freq = freq or getattr(predictor, "freq", None)
+    target_dim = int(
+        getattr(getattr(predictor, "prediction_net", None), "hparams", {}).get("model_kwargs", {}).get("target_dim", 1)
+    )
     megabytes = max_content_length // (1024 * 1024)
     app = get_base_app({"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": megabytes})
     app.config["MAX_CONTENT_LENGTH"] = max_content_length
@@ -156,7 +146,7 @@ def make_app(predictor: Predictor, freq: Optional[str] = None, max_content_lengt
         body = request.get_json(force=True, silent=True)
         if body is None:
             raise RequestError("the body is not valid JSON")
-        instances, config = parse_request(body, default_freq)
+        instances, config = parse_request(body, default_freq, target_dim)
         return jsonify(predictions=predictions(predictor, instances, config))
 
     return app

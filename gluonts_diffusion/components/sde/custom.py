@@ -11,46 +11,19 @@ where closed forms exist) and register it with ``@Registry.register("sde", "my_n
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
-import os
 import warnings
-from typing import Callable, Dict, Iterator, List, Optional, Set, Union
+from typing import Callable, Dict, Optional, Union
 
 import torch
 
 from gluonts_diffusion.core.base import BaseSDE
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.core.tensors import time_derivative
+from gluonts_diffusion.trust import allowed_packages, opt_in
 
 Spec = Union[str, Callable, None]
-
-#: environment variable listing the top-level packages whose functions a config or a saved predictor may name
-ALLOW_IMPORTS_ENV = "GLUONTS_DIFFUSION_ALLOW_IMPORTS"
-_allowed: List[str] = []  # packages allowed from code, by :func:`allowed_imports`
-
-
-@contextlib.contextmanager
-def allowed_imports(*packages: str) -> Iterator[None]:
-    """Within the block, ``"package.module:function"`` names of these top-level ``packages`` may be imported.
-
-    The opt-in from code (``with allowed_imports("my_pkg"): Predictor.deserialize(path)``); from a shell,
-    ``GLUONTS_DIFFUSION_ALLOW_IMPORTS=my_pkg,other``. It is never read from a config or a saved predictor,
-    which are the data it guards against.
-    """
-    _allowed.extend(packages)
-    try:
-        yield
-    finally:
-        for package in packages:
-            _allowed.remove(package)
-
-
-def allowed_packages() -> Set[str]:
-    """Top-level packages allowed now: :func:`allowed_imports` blocks and ``$GLUONTS_DIFFUSION_ALLOW_IMPORTS``."""
-    from_env = (name.strip() for name in os.environ.get(ALLOW_IMPORTS_ENV, "").split(","))
-    return set(_allowed) | {name for name in from_env if name}
 
 
 def resolve_callable(spec: Spec, param: str) -> Optional[Callable]:
@@ -76,8 +49,8 @@ def resolve_callable(spec: Spec, param: str) -> Optional[Callable]:
     package = module_name.split(".")[0]
     if package not in allowed_packages():
         raise ValueError(
-            f"{param}={spec!r}: importing {package!r} from a config or a saved predictor is not allowed; opt in with "
-            f"{ALLOW_IMPORTS_ENV}={package} (or `with allowed_imports({package!r})` in code), or pass the function itself"
+            f"{param}={spec!r}: importing {package!r} from a config or a saved predictor is not allowed; "
+            f"{opt_in(package)}, or pass the function itself"
         )
     try:
         obj = importlib.import_module(module_name)
