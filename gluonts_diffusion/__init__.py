@@ -20,36 +20,33 @@ else:
 
 if HAS_TORCH:
     from . import components  # noqa: F401  (registers the built-in components)
-    from .core import Registry
+    from .core import Registry as Registry  # the registry, at the package root
     from .core.discovery import load_entry_points
     from .experiments import base  # noqa: F401  (declares the experiment kind, registers the built-in experiments)
 
     load_entry_points()
 
-#: names of gluonts_diffusion.data re-exported here (numpy/torch arrays <-> GluonTS datasets)
-_DATA_NAMES = ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays", "HistoryFutureData")
+#: public names loaded on first use (keeps `import gluonts_diffusion` light: gluonts.torch loads when needed),
+#: each with the module defining it
+_LAZY = {
+    "Registry": "core",  # imported above when torch is there
+    "DiffusionEstimator": "model.estimator",
+    "with_sampler": "model.resampling",
+    "load_predictor": "model.predictor",
+    "ExperimentRunner": "experiments.runner",
+    **{name: "data" for name in ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays")},
+    "HistoryFutureData": "data",
+}
 
 
-def __getattr__(name):  # keep `import gluonts_diffusion` light: gluonts.torch loads on first use
-    if not HAS_TORCH and name in __all__:
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(name)
+    if not HAS_TORCH:
         raise ImportError(f"gluonts_diffusion.{name} needs torch; without it only gluonts_diffusion.onnx works")
-    if name == "DiffusionEstimator":
-        from .model.estimator import DiffusionEstimator
+    import importlib
 
-        return DiffusionEstimator
-    if name == "with_sampler":
-        from .model.resampling import with_sampler
-
-        return with_sampler
-    if name == "ExperimentRunner":
-        from .experiments.runner import ExperimentRunner
-
-        return ExperimentRunner
-    if name in _DATA_NAMES:
-        from . import data
-
-        return getattr(data, name)
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
 
-__all__ = ["DiffusionEstimator", "ExperimentRunner", "Registry", "with_sampler", "__version__", *_DATA_NAMES]
+__all__ = ["__version__", *_LAZY]
