@@ -1,9 +1,11 @@
 """Scoring: the one list of reported metrics and the one ``score()`` every model and baseline goes through.
 
 ``score(predictor, test, ...)`` backtests the last window of every test entry with GluonTS's evaluators,
-then adds the interval coverage and (univariate) the exact sample CRPS. :data:`METRICS` defines every
-metric once (key, header, which way is better, digits, where it is shown); run tables, leaderboards and
-the search's metric check all read it.
+then adds the calibration figures (:func:`calibration`: coverage of the central 50/80/90% intervals, the
+calibration error over the quantile levels 0.05...0.95, the sharpness of the 80% interval), computed from
+the forecasts' quantiles for diffusion models and baselines alike, and (univariate) the exact sample CRPS.
+:data:`METRICS` defines every metric once (key, header, which way is better, digits, where it is shown);
+run tables, leaderboards and the search's metric check all read it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ import numpy as np
 import torch
 
 QUANTILES: Tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(1, 10))
+#: quantile levels of the calibration error: 0.05, 0.10, ..., 0.95
+CALIBRATION_LEVELS: Tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+#: central intervals (in %) whose coverage is reported; the sharpness is the width of the 80% one
+COVERAGE_LEVELS: Tuple[int, ...] = (50, 80, 90)
+SHARPNESS_LEVEL = 80
 
 Place = Literal["table", "leaderboard", "trial"]
 
@@ -23,7 +30,7 @@ Place = Literal["table", "leaderboard", "trial"]
 @dataclass(frozen=True)
 class Metric:
     """One reported number: its key in the metrics dict, a column header, which way is better
-    (``lower``, ``higher``, or ``nominal``: closest to its nominal level, e.g. a coverage), the digits
+    (``lower``, ``higher``, or ``nominal``: closest to its ``nominal`` level, e.g. a coverage), the digits
     shown, and where it is shown (``table``: a run's table; ``leaderboard``: compare's columns;
     ``trial``: recorded on every search trial)."""
 
@@ -32,6 +39,7 @@ class Metric:
     better: Literal["lower", "higher", "nominal"] = "lower"
     digits: int = 4
     shown: FrozenSet[Place] = frozenset()
+    nominal: Optional[float] = None
 
 
 _ALL: FrozenSet[Place] = frozenset({"table", "leaderboard", "trial"})
@@ -45,8 +53,9 @@ METRICS: Tuple[Metric, ...] = (
     Metric("sMAPE", "sMAPE", shown=_BOARD),
     Metric("ND", "ND", shown=_BOARD),
     Metric("NRMSE", "NRMSE", shown=_BOARD),
-    Metric("coverage_50", "cov 50%", better="nominal", shown=_ALL),
-    Metric("coverage_90", "cov 90%", better="nominal", shown=_ALL),
+    *(Metric(f"coverage_{c}", f"cov {c}%", better="nominal", shown=_ALL, nominal=c / 100) for c in COVERAGE_LEVELS),
+    Metric("calibration_error", "calib err", shown=_ALL),
+    Metric("sharpness", "sharpness", shown=_ALL),
     Metric("train_seconds", "train s", shown=frozenset({"leaderboard"})),
     Metric("sample_seconds_per_series", "sample s/series", shown=frozenset({"leaderboard"})),
     Metric("MAPE", "MAPE"),
@@ -80,9 +89,19 @@ def is_known_metric(key: str) -> bool:
 
 
 def default_direction(key: str) -> Literal["minimize", "maximize"]:
-    """The Optuna direction of a metric: ``maximize`` for higher-is-better ones, else ``minimize``."""
+    """The Optuna direction of a metric: ``maximize`` for higher-is-better ones, else ``minimize`` (a
+    ``nominal`` metric is minimised as its distance to the nominal level, see :func:`objective_value`)."""
     metric = METRIC_BY_KEY.get(key)
     return "maximize" if metric is not None and metric.better == "higher" else "minimize"
+
+
+def objective_value(key: str, value: Optional[float]) -> Optional[float]:
+    """What a search optimises for metric ``key``: ``|value - nominal|`` for a ``nominal`` metric (a
+    coverage of 0.45 and one of 0.55 are equally far from 0.5), else ``value`` itself."""
+    metric = METRIC_BY_KEY.get(key)
+    if value is None or metric is None or metric.nominal is None:
+        return value
+    return abs(value - metric.nominal)
 
 
 def score(
@@ -90,13 +109,14 @@ def score(
 ):
     """Backtest ``predictor`` on ``test`` and score it: the one scoring path of diffusion models and baselines.
 
-    Returns ``(metrics, forecasts, series, seconds)``: GluonTS's aggregate metrics plus ``coverage_50``,
-    ``coverage_90`` and (univariate) ``sample_CRPS``, the forecasts, the true series, prediction wall time.
+    Returns ``(metrics, forecasts, series, seconds)``: GluonTS's aggregate metrics plus the
+    :func:`calibration` figures (``coverage_50/80/90``, ``calibration_error``, ``sharpness``) and
+    (univariate) ``sample_CRPS``, the forecasts, the true series, prediction wall time.
     """
     metrics, forecasts, series, seconds = backtest(
         predictor, test, num_samples=num_samples, seed=seed, target_dim=target_dim, desc=desc
     )
-    metrics.update(interval_coverage(forecasts, series))
+    metrics.update(calibration(forecasts, series))
     if target_dim == 1:
         metrics["sample_CRPS"] = sample_crps(forecasts, series, num_samples=num_samples)
     return metrics, forecasts, series, seconds
@@ -171,20 +191,46 @@ def sample_crps(forecasts: List, series: List, num_samples: int = 100) -> float:
     return total / max(scale, 1e-12)
 
 
-def interval_coverage(forecasts: List, series: List, levels: Sequence[int] = (50, 90)) -> Dict[str, float]:
-    """Share of the true values inside the central ``level``% interval of each forecast (from its
-    quantiles: [q25, q75] for 50, [q05, q95] for 90), over all series and steps: ``coverage_50``, ``coverage_90``.
-    A calibrated forecaster gives about 0.5 and 0.9."""
-    inside = {level: 0.0 for level in levels}
-    count = 0.0
+def forecast_quantiles(forecast, ts, levels: Sequence[float] = CALIBRATION_LEVELS) -> Tuple[np.ndarray, np.ndarray]:
+    """The true forecast window ``(horizon, dim)`` and the forecast's quantiles at ``levels``,
+    ``(len(levels), horizon, dim)`` (a ``SampleForecast``'s empirical ones, a distribution's exact ones)."""
+    horizon = forecast.prediction_length
+    truth = np.asarray(ts.iloc[-horizon:], dtype=float).reshape(horizon, -1)
+    quantiles = np.stack([np.asarray(forecast.quantile(q), dtype=float).reshape(horizon, -1) for q in levels])
+    return truth, quantiles
+
+
+def calibration(forecasts: List, series: List) -> Dict[str, float]:
+    """Calibration and sharpness of ``forecasts`` against ``series``, over all series, steps and dimensions
+    whose truth is finite (every observed value counts once), from each forecast's quantiles:
+
+    * ``coverage_<c>`` (c in 50, 80, 90): share of the truth inside the central ``c``% interval
+      ``[q_(0.5 - c/200), q_(0.5 + c/200)]`` (ends included); a calibrated forecaster gives ``c/100``.
+    * ``calibration_error``: mean over the quantile levels ``q`` = 0.05, 0.10, ..., 0.95 of
+      ``|share of the truth <= quantile q  -  q|`` (0 when calibrated; a point forecast hitting every value
+      gives 0.5). GluonTS's ``MAE_Coverage`` is similar but averages per series over 0.1...0.9.
+    * ``sharpness``: mean width of the central 80% interval over mean ``|truth|`` (lower is sharper; only
+      meaningful beside a calibrated coverage).
+    """
+    levels = np.asarray(CALIBRATION_LEVELS)
+    index = {round(q, 2): i for i, q in enumerate(CALIBRATION_LEVELS)}
+    below = np.zeros(len(levels))
+    inside = dict.fromkeys(COVERAGE_LEVELS, 0.0)
+    count = width = size = 0.0
     for forecast, ts in zip(forecasts, series):
-        horizon = forecast.prediction_length
-        truth = np.asarray(ts.iloc[-horizon:], dtype=float).reshape(horizon, -1)
+        truth, quantiles = forecast_quantiles(forecast, ts)
         observed = np.isfinite(truth)
         count += float(observed.sum())
-        for level in levels:
-            tail = (100 - level) / 200.0
-            low = np.asarray(forecast.quantile(tail), dtype=float).reshape(horizon, -1)
-            high = np.asarray(forecast.quantile(1 - tail), dtype=float).reshape(horizon, -1)
-            inside[level] += float(((truth >= low) & (truth <= high) & observed).sum())
-    return {f"coverage_{level}": inside[level] / count if count else float("nan") for level in levels}
+        size += float(np.abs(truth[observed]).sum())
+        below += ((truth <= quantiles) & observed).sum(axis=(1, 2))
+        for c in COVERAGE_LEVELS:
+            low, high = quantiles[index[round((100 - c) / 200, 2)]], quantiles[index[round((100 + c) / 200, 2)]]
+            inside[c] += float(((truth >= low) & (truth <= high) & observed).sum())
+            if c == SHARPNESS_LEVEL:
+                width += float((high - low)[observed].sum())
+    out = {f"coverage_{c}": inside[c] / count if count else float("nan") for c in COVERAGE_LEVELS}
+    if not count:
+        return {**out, "calibration_error": float("nan"), "sharpness": float("nan")}
+    out["calibration_error"] = float(np.mean(np.abs(below / count - levels)))
+    out["sharpness"] = width / max(size, 1e-12)
+    return out

@@ -123,7 +123,9 @@ def to_markdown(
         "# Leaderboard",
         "",
         "Mean ± std over seeds; ranked by CRPS (mean weighted quantile loss) within each dataset. "
-        "`cov 50%`/`cov 90%`: share of the truth inside the central 50%/90% interval (calibrated: 0.5/0.9). "
+        "`cov 50%`/`cov 80%`/`cov 90%`: share of the truth inside the central 50%/80%/90% interval "
+        "(calibrated: 0.5/0.8/0.9). `calib err`: mean |share of the truth below quantile q - q| over "
+        "q = 0.05...0.95 (calibrated: 0). `sharpness`: mean 80% interval width / mean |target| (lower is sharper). "
         "`nfe`: network evaluations per forecast (for a batch of sample paths).",
         "",
     ]

@@ -5,6 +5,7 @@ A search config (``configs/search/*.yaml``)::
     study:
       name: m4_transformer          # default: <base experiment name>_search
       metric: mean_wQuantileLoss    # any reported metric (scoring.METRICS); default mean_wQuantileLoss
+                                    # (a coverage is optimised as |coverage - nominal|)
       direction: minimize           # or maximize (default: the metric's own direction)
       n_trials: 20                  # total trial budget of the study (all workers together)
       sampler: tpe                  # Optuna sampler: grid | random | tpe (default: grid if all grids, else tpe)

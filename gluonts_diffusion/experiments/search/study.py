@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from ..base import apply_overrides, experiment_class, in_process
 from ..config import validate_config
-from ..scoring import metrics_shown
+from ..scoring import metrics_shown, objective_value
 from .space import apply_params, decode_choice, encode_choices, suggest, validate_search_config
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Trials:
             config = apply_overrides(config, debug=self.debug)  # validated once, by the experiment
             run_dir = self.out / "trials" / f"trial_{trial.number:04d}"
             result = experiment_class(config)(config, dataset_path=self.data_path, run_dir=run_dir).run()
-            value = metric_value(result, self.metric)
+            value = objective_value(self.metric, metric_value(result, self.metric))
             trial.set_user_attr("run_dir", str(run_dir))
             for shown in metrics_shown("trial"):
                 if metric_value(result, shown.key) is not None:
