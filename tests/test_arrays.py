@@ -113,6 +113,24 @@ def test_history_future_tuples_and_errors():
         from_history_future([{"past": np.zeros(5)}])
 
 
+def test_items_without_a_future_are_forecast_not_scored():
+    items = [
+        {"history": np.arange(20.0), "future": np.ones(4), "metadata": {"item_id": "scored"}},
+        {"history": np.arange(30.0), "metadata": {"item_id": "forecast_only"}},
+        (np.arange(25.0), None),
+    ]
+    data = from_history_future(items, freq="D")
+    assert [e["item_id"] for e in data.train] == ["scored", "forecast_only", "2"]  # every history trains
+    # only the item with a future is scored: its last 4 steps are the future, not history
+    assert [e["item_id"] for e in data.test] == ["scored"] and data.prediction_length == 4
+    np.testing.assert_array_equal(data.test[0]["target"], np.concatenate([np.arange(20.0), np.ones(4)]))
+    assert [e["item_id"] for e in data.predict] == ["forecast_only", "2"]
+    np.testing.assert_array_equal(data.predict[0]["target"], np.arange(30.0))
+    # no item with a future: nothing to score, everything to forecast
+    history_only = from_history_future([(np.zeros(10), None), (np.ones(12), None)], freq="D", prediction_length=3)
+    assert history_only.test == [] and len(history_only.predict) == 2 and history_only.prediction_length == 3
+
+
 # --------------------------------------------------------------------------- the same estimator trains from both worlds
 def test_estimator_trains_and_predicts_from_arrays(trainer_kwargs):
     arrays = [sine(60 + 5 * i, 1, seed=i) for i in range(6)]

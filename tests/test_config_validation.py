@@ -206,3 +206,21 @@ def test_mathematically_undefined_combination_is_refused_with_a_reason():
         validate_config(config)
     finally:
         Registry._components["sde"].pop("_test_linear_path")
+
+
+def test_a_prediction_length_past_the_datasets_horizon_is_refused(tmp_path, data_dir, capsys):
+    import yaml
+
+    from gluonts_diffusion.data.datasets import load_dataset
+
+    # m4_hourly's test windows are 48 steps past its training series: a 96-step window would score 48 training steps
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(with_change("data.predict_len", 96)))
+    assert run_main(["--config", str(path), "--dataset-path", str(data_dir), "--output-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "run failed: prediction_length 96 is longer than dataset m4_hourly's horizon 48: its test windows would "
+        "overlap the training data; use prediction_length <= 48 (the dataset's horizon) or a dataset split of your own"
+    )
+    # a shorter horizon is scored on the last 24 steps of each test window, the first 24 being history
+    short = load_dataset("m4_hourly", data_dir, prediction_length=24, max_series=2)
+    assert short.prediction_length == 24 and len(short.test) == 2

@@ -9,8 +9,8 @@ a multivariate one, with a ``start`` period. The adapters here convert, in both 
   ``{"start", "target", "item_id"}``, as :func:`gluonts.dataset.common.ListDataset` builds them);
 * :func:`from_history_future` -- items ``{"history": (T, F), "future": (H, F), "metadata": {...}}``
   (a ``torch.utils.data.Dataset``, or any sequence/iterable of such dicts or of ``(history, future[,
-  metadata])`` tuples) -> training entries (the history) and test entries (history + future, whose last
-  ``H`` steps are the window a forecast is scored on);
+  metadata])`` tuples) -> training entries (the history), test entries (history + future, whose last
+  ``H`` steps are the window a forecast is scored on) and, for items without a future, entries to forecast;
 * :func:`to_arrays` / :func:`forecast_arrays` -- dataset entries and forecasts back to ``(T, F)`` and
   ``(num_samples, H, F)`` arrays.
 
@@ -21,8 +21,8 @@ unless ``multivariate=False`` asks for every feature as its own univariate serie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -175,9 +175,11 @@ def forecast_arrays(forecasts: Iterable[Any]) -> List[np.ndarray]:
 class HistoryFutureData:
     """Entries built by :func:`from_history_future`.
 
-    ``train``: one entry per item, its history; ``test``: one entry per item, history followed by the
-    future (the last ``prediction_length`` steps are what forecasts are scored on; forecasting the
-    ``test`` entries with ``make_evaluation_predictions`` conditions on the history only).
+    ``train``: one entry per item, its history; ``test``: one entry per item *with a future*, history
+    followed by the future (the last ``prediction_length`` steps are what forecasts are scored on;
+    forecasting the ``test`` entries with ``make_evaluation_predictions`` conditions on the history only);
+    ``predict``: one entry per item *without* a future, its history, to forecast with ``predictor.predict``
+    (nothing to score it on, so it is never in ``test``).
     """
 
     train: List[dict]
@@ -185,6 +187,7 @@ class HistoryFutureData:
     freq: str
     prediction_length: Optional[int]
     target_dim: int
+    predict: List[dict] = field(default_factory=list)
 
 
 def _items(items: Any) -> Iterable[Any]:
@@ -238,44 +241,55 @@ def from_history_future(
     Args:
         items: a ``torch.utils.data.Dataset`` (or list, or iterable) of dicts ``{"history", "future",
             "metadata"}`` or tuples ``(history, future[, metadata])``; arrays are numpy, torch or lists,
-            ``(T,)`` or ``(T, F)``. ``future`` may be missing/None (the item is then in ``train`` and in
-            ``test`` with its history only). ``metadata`` may hold ``start``, ``freq`` and ``item_id``.
+            ``(T,)`` or ``(T, F)``. ``future`` may be missing/None: the item's history is then in ``train``
+            and in ``predict`` (to forecast), not in ``test`` (its last steps are history, not a future to
+            score). ``metadata`` may hold ``start``, ``freq`` and ``item_id``.
         freq: frequency (default: the items' ``metadata["freq"]``, else ``"H"``); items may not disagree.
         start: start of items whose metadata has none (see :func:`from_arrays`).
         multivariate: as in :func:`from_arrays` (``False`` splits features into univariate series).
         prediction_length: horizon when no item has a future (else the futures' common length).
 
     Returns:
-        :class:`HistoryFutureData` with ``train``, ``test``, ``freq``, ``prediction_length``, ``target_dim``.
+        :class:`HistoryFutureData` with ``train``, ``test``, ``freq``, ``prediction_length``, ``target_dim``,
+        ``predict``.
     """
     unpacked = [_unpack(item, index) for index, item in enumerate(_items(items))]
     if not unpacked:
         raise ValueError("no items given")
     unpacked = [(history, future, {k: _scalar(v) for k, v in meta.items()}) for history, future, meta in unpacked]
     freq = freq if freq is not None else _common_freq(meta for _, _, meta in unpacked)
-    histories, futures, starts, ids = [], [], [], []
-    horizons = set()
-    for index, (history, future, meta) in enumerate(unpacked):
-        h = _as_time_by_feature(history, f"item {index} history")
-        if future is not None:
-            f = _as_time_by_feature(future, f"item {index} future")
-            if f.shape[1] != h.shape[1]:
-                raise ValueError(f"item {index}: history has {h.shape[1]} features but future has {f.shape[1]}")
-            horizons.add(len(f))
-        else:
-            f = h[:0]
-        histories.append(h)
-        futures.append(f)
-        starts.append(meta.get("start", start))
-        ids.append(meta.get("item_id", index))
+    arrays = [_item_arrays(index, history, future) for index, (history, future, _) in enumerate(unpacked)]
+    horizons = {len(f) for _, f in arrays if f is not None}
     if len(horizons) > 1:
         raise ValueError(f"every future must have the same length (the prediction length), got {sorted(horizons)}")
     horizon = horizons.pop() if horizons else prediction_length
     if prediction_length is not None and horizon != prediction_length:
         raise ValueError(f"prediction_length={prediction_length} but the futures have {horizon} steps")
-    common = dict(freq=freq, start=starts, item_ids=ids, multivariate=multivariate)
-    train = from_arrays(histories, **common)
-    test = from_arrays([np.concatenate([h, f]) for h, f in zip(histories, futures)], **common)
-    dim = histories[0].shape[1]
+    starts = [meta.get("start", start) for _, _, meta in unpacked]
+    ids = [meta.get("item_id", index) for index, (_, _, meta) in enumerate(unpacked)]
+
+    def entries(which: List[int], with_future: bool) -> List[dict]:
+        if not which:
+            return []
+        series = [np.concatenate(arrays[i]) if with_future else arrays[i][0] for i in which]
+        picked = dict(start=[starts[i] for i in which], item_ids=[ids[i] for i in which])
+        return from_arrays(series, freq=freq, multivariate=multivariate, **picked)
+
+    scored = [i for i, (_, f) in enumerate(arrays) if f is not None]
+    train = entries(list(range(len(arrays))), with_future=False)
+    test = entries(scored, with_future=True)
+    predict = entries([i for i, (_, f) in enumerate(arrays) if f is None], with_future=False)
+    dim = arrays[0][0].shape[1]
     multi = dim > 1 if multivariate is None else bool(multivariate)
-    return HistoryFutureData(train, test, freq, horizon, dim if multi else 1)
+    return HistoryFutureData(train, test, freq, horizon, dim if multi else 1, predict)
+
+
+def _item_arrays(index: int, history: ArrayLike, future: ArrayLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """An item's history ``(T, F)`` and future ``(H, F)`` (None when it has none)."""
+    h = _as_time_by_feature(history, f"item {index} history")
+    if future is None:
+        return h, None
+    f = _as_time_by_feature(future, f"item {index} future")
+    if f.shape[1] != h.shape[1]:
+        raise ValueError(f"item {index}: history has {h.shape[1]} features but future has {f.shape[1]}")
+    return h, f

@@ -58,6 +58,20 @@ def check_dataset(name: str, path: Optional[Path] = None) -> Optional[Path]:
     )
 
 
+def check_horizon(name: str, prediction_length: int, horizon: int) -> int:
+    """``prediction_length`` when it is at most the dataset's ``horizon``; else ``DataError``: the test windows of a
+    GluonTS dataset are ``horizon`` steps past the training series, so a longer window would score training data."""
+    from .checks import DataError
+
+    if prediction_length > horizon:
+        raise DataError(
+            f"prediction_length {prediction_length} is longer than dataset {name}'s horizon {horizon}: its test "
+            f"windows would overlap the training data; use prediction_length <= {horizon} (the dataset's horizon) "
+            f"or a dataset split of your own"
+        )
+    return prediction_length
+
+
 def load_dataset(
     name: str,
     path: Optional[Path] = None,
@@ -69,6 +83,11 @@ def load_dataset(
 
     A folder under ``path`` that is not a GluonTS recipe name (e.g. ``bitcoin_daily``) loads too.
     ``multivariate`` groups all series into one target of shape (num_series, T) (``MultivariateGrouper``).
+
+    ``prediction_length`` (default: the dataset's horizon) may be shorter than the horizon: each test entry
+    is then scored on its last ``prediction_length`` steps, the rest of the dataset's test window being
+    history the forecast conditions on. A longer one is refused (``DataError``): the scored window would
+    reach back into the training data.
     """
     from gluonts.dataset.common import load_datasets
     from gluonts.dataset.repository import get_dataset
@@ -86,7 +105,7 @@ def load_dataset(
             ) from None
     metadata = dataset.metadata
     freq = metadata.freq
-    pred_len = int(prediction_length or metadata.prediction_length)
+    pred_len = check_horizon(name, int(prediction_length or metadata.prediction_length), metadata.prediction_length)
     train, test = list(dataset.train), list(dataset.test)
     if max_series:  # test entries are the rolling windows of each training series, window after window
         test = [entry for i, entry in enumerate(test) if i % len(train) < max_series]
