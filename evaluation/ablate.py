@@ -3,7 +3,8 @@
     python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"parameterization": "x0"}, "ema_decay": null}'
     python evaluation/ablate.py --estimator-kwargs '{"objective_kwargs": {"parameterization": "x0"}}'
 
-prints one line per sampler: CRPS (mean_wQuantileLoss), MASE, training and prediction seconds.
+prints one line per sampler: CRPS (mean_wQuantileLoss), MASE, training and prediction seconds, coverage of the
+50/80/90% intervals, calibration error and sharpness.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import tempfile
 
 import torch
-from common import quiet_trainer, train_timed
+from common import CALIBRATION_HEADER, calibration_cells, quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator, with_sampler
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
@@ -47,7 +48,8 @@ def main(argv=None):
         )
         print(
             f"{overrides} {args.epochs} epochs, {name} {kwargs}: CRPS {metrics['mean_wQuantileLoss']:.4f} "
-            f"MASE {metrics['MASE']:.3f} train {train_seconds:.0f} s predict {seconds:.1f} s",
+            f"MASE {metrics['MASE']:.3f} train {train_seconds:.0f} s predict {seconds:.1f} s; "
+            f"{CALIBRATION_HEADER}: {calibration_cells(metrics)}",
             flush=True,
         )
 

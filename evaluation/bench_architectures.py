@@ -5,7 +5,8 @@ architecture with ``raw`` preprocessing, plus the transformer with ``wavelet`` p
 CPU budget given by the flags, and scores it on the test split (CRPS = GluonTS's
 ``mean_wQuantileLoss``). Then the transformer on exchange_rate_nips grouped into one multivariate
 target (``target_dim`` 8), scored by CRPS-sum (``m_sum_mean_wQuantileLoss``, the CRPS of the sum over
-dimensions, as in TimeGrad / CSDI). Prints a Markdown table (rows appear as they finish).
+dimensions, as in TimeGrad / CSDI), each with its coverage, calibration error and sharpness. Prints a Markdown
+table (rows appear as they finish).
 
     python evaluation/bench_architectures.py --dataset-path ../shared/datasets                  # CPU budget
     python evaluation/bench_architectures.py --epochs 1 --num-batches-per-epoch 2 --num-series 4 \\
@@ -22,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from common import quiet_trainer, train_timed
+from common import CALIBRATION_HEADER, calibration_cells, calibration_row, quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.core.registry import Registry
@@ -100,6 +101,7 @@ def _run_one(args, data, architecture, preprocessing, multivariate, work_dir):
         "preprocessing": preprocessing,
         "crps": metrics.get("mean_wQuantileLoss"),
         "crps_sum": metrics.get("m_sum_mean_wQuantileLoss"),
+        **calibration_row(metrics),
         "train_seconds": train_seconds,
         "predict_seconds": predict_seconds,
         "parameters": count_parameters(predictor.prediction_net.model),
@@ -185,8 +187,11 @@ def main(argv=None):
         f"{args.num_series} series, {args.num_samples} samples, ddim-{args.sampler_steps}, "
         f"model size {args.model_size}, torch threads {torch.get_num_threads()}"
     )
-    print("| dataset | dim | architecture | preprocessing | CRPS | CRPS-sum | train s | predict s | parameters |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| dataset | dim | architecture | preprocessing | CRPS | CRPS-sum | {CALIBRATION_HEADER} | train s | predict s "
+        "| parameters |"
+    )
+    print("|---" * 14 + "|")
     rows = []
     for dataset, multivariate, architecture, preprocessing in experiments(args):
         data = data_for(dataset, multivariate)
@@ -194,7 +199,7 @@ def main(argv=None):
         rows.append(row)
         print(
             f"| {row['dataset']} | {row['target_dim']} | {architecture} | {preprocessing} | {fmt(row['crps'], '.4f')} | "
-            f"{fmt(row['crps_sum'], '.4f')} | {row['train_seconds']:.1f} | {row['predict_seconds']:.1f} | "
+            f"{fmt(row['crps_sum'], '.4f')} | {calibration_cells(row)} | {row['train_seconds']:.1f} | {row['predict_seconds']:.1f} | "
             f"{row['parameters']:,} |",
             flush=True,
         )

@@ -2,7 +2,8 @@
 
 Trains the model of ``--config`` (default: the quickstart) once on m4_hourly, then re-samples the same predictor with each sampler
 (``gluonts_diffusion.model.resampling.with_sampler``) and prints CRPS (mean_wQuantileLoss), MASE,
-network evaluations per path and wall time, as a Markdown table.
+network evaluations per path, coverage of the 50/80/90% intervals, calibration error, sharpness
+(``scoring.calibration``) and wall time, as a Markdown table.
 
     python evaluation/bench_samplers.py --dataset-path ../shared/datasets            # CPU budget
     python evaluation/bench_samplers.py --epochs 40 --num-series 414 --euler-steps 5 10 20 50 100 1000
@@ -15,7 +16,7 @@ import json
 from pathlib import Path
 
 import torch
-from common import quiet_trainer, train_timed
+from common import CALIBRATION_HEADER, calibration_cells, calibration_row, quiet_trainer, train_timed
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
@@ -71,7 +72,7 @@ def main(argv=None):
     )
 
     rows = []
-    print("| sampler | NFE | CRPS | MASE | seconds |\n|---|---|---|---|---|")
+    print(f"| sampler | NFE | CRPS | MASE | {CALIBRATION_HEADER} | seconds |\n" + "|---" * 10 + "|")
     for label, name, kwargs in sampler_grid(args):
         variant = with_sampler(predictor, name, kwargs)
         metrics, _, _, seconds = score(variant, test, num_samples=args.num_samples, seed=0)
@@ -80,10 +81,12 @@ def main(argv=None):
             "nfe": variant.prediction_net.model.sampler.nfe,
             "crps": metrics["mean_wQuantileLoss"],
             "mase": metrics["MASE"],
+            **calibration_row(metrics),
             "seconds": seconds,
         }
         rows.append(row)
-        print(f"| {label} | {row['nfe']} | {row['crps']:.4f} | {row['mase']:.3f} | {seconds:.1f} |", flush=True)
+        cells = f"| {label} | {row['nfe']} | {row['crps']:.4f} | {row['mase']:.3f} | {calibration_cells(row)} |"
+        print(f"{cells} {seconds:.1f} |", flush=True)
         if args.output:  # rewritten after every row, so an interrupted run keeps what it measured
             Path(args.output).write_text(json.dumps({"train_seconds": train_seconds, "rows": rows}, indent=1))
 

@@ -69,6 +69,8 @@ METRICS: Tuple[Metric, ...] = (
     Metric("nfe", "NFE", digits=0),
 )
 METRIC_BY_KEY: Dict[str, Metric] = {m.key: m for m in METRICS}
+#: the :func:`calibration` figures, in table order
+CALIBRATION_METRICS: Tuple[str, ...] = (*(f"coverage_{c}" for c in COVERAGE_LEVELS), "calibration_error", "sharpness")
 #: per-quantile GluonTS metrics (``wQuantileLoss[0.5]``, ...), known by their prefix
 METRIC_PREFIXES = ("wQuantileLoss[", "QuantileLoss[", "Coverage[")
 #: what ranks a leaderboard
