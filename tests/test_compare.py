@@ -73,7 +73,11 @@ def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, mo
         row = rows[name]
         assert row["ok"] == 2 and row["rank"] is not None and row["mean_wQuantileLoss"] > 0
         assert row["mean_wQuantileLoss_std"] is not None and row["sample_CRPS"] > 0 and row["coverage_90"] is not None
+        # calibration columns for diffusion models and baselines alike
+        assert 0 <= row["coverage_50"] <= row["coverage_80"] <= row["coverage_90"] <= 1
+        assert 0 <= row["calibration_error"] <= 0.95 and row["sharpness"] >= 0 and row["sharpness_std"] is not None
         assert row["train_seconds"] is not None and row["sample_seconds_per_series"] > 0
+    assert rows["seasonal_naive"]["sharpness"] == 0 < rows["tiny"]["sharpness"]  # a point forecast has no width
     assert rows["broken"]["ok"] == 0 and rows["broken"]["rank"] is None
     assert rows["tiny"]["nfe"] == 3 and rows["simple_feedforward"]["nfe"] == 1 and rows["seasonal_naive"]["nfe"] is None
     assert rows["tiny"]["num_parameters"] > 0 and rows["simple_feedforward"]["num_parameters"] > 0
@@ -82,11 +86,14 @@ def test_compare_leaderboard_failures_and_resume(configs, data_dir, tmp_path, mo
 
     markdown = (out / "leaderboard.md").read_text()
     assert "| 1 |" in markdown and "seasonal_naive" in markdown and "±" in markdown and "Failed runs" in markdown
+    assert "| cov 50% | cov 80% | cov 90% | calib err | sharpness |" in markdown
     with open(out / "leaderboard.csv") as handle:
         table = list(csv.DictReader(handle))
     assert {r["model"] for r in table} == set(rows) and "mean_wQuantileLoss_std" in table[0]
+    assert {"coverage_80", "calibration_error", "sharpness_std"} <= set(table[0])
     saved = json.loads((out / "leaderboard.json").read_text())
     assert saved["rank_metric"] == "mean_wQuantileLoss" and len(saved["failed"]) == 2
+    assert all(row["calibration_error"] is not None for row in saved["rows"] if row["ok"])
     assert saved["splits"]["m4_hourly"]["data"]["max_series"] == 4
     assert (out / "crps.png").stat().st_size > 0
     plots = {p.name for p in (out / "plots").glob("*.png")}
