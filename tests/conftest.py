@@ -27,3 +27,21 @@ def data_dir() -> Path:
 def trainer_kwargs(tmp_path):
     """Tiny, quiet Lightning settings writing under the test's own folder."""
     return quiet_trainer(tmp_path)
+
+
+@pytest.fixture
+def rectified_path_sde():
+    """A registered SDE with ``alpha = 1 - t``, ``sigma = t`` (a rectified-flow path): ``alpha(1) = 0``, which
+    DDIM and DPM-Solver divide by, so they refuse it while Euler works. Yields its registry name."""
+    from gluonts_diffusion.core import BaseSDE, Registry
+
+    @Registry.register("sde", "_test_rectified_path")
+    class RectifiedPath(BaseSDE):
+        def alpha(self, t):
+            return 1 - t
+
+        def sigma(self, t):
+            return t
+
+    yield "_test_rectified_path"
+    Registry._components["sde"].pop("_test_rectified_path")

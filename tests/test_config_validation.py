@@ -184,28 +184,13 @@ def test_performance_options_reach_the_estimator():
     assert estimator.model_kwargs()["gradient_checkpointing"] is True
 
 
-def test_mathematically_undefined_combination_is_refused_with_a_reason():
+def test_mathematically_undefined_combination_is_refused_with_a_reason(rectified_path_sde):
     """DDIM/DPM-Solver divide by alpha(t): a rectified-flow path (alpha(1) = 0) cannot use them, Euler can."""
-    from gluonts_diffusion.core import BaseSDE, Registry
-
-    @Registry.register("sde", "_test_linear_path")
-    class LinearPath(BaseSDE):
-        """alpha = 1 - t, sigma = t."""
-
-        def alpha(self, t):
-            return 1 - t
-
-        def sigma(self, t):
-            return t
-
-    try:
-        config = with_change("components.sde", {"type": "_test_linear_path"})
-        with pytest.raises(ConfigError, match=r"incompatible components: sampler 'ddim': .*alpha"):
-            validate_config(config)
-        config["components"]["sampler"] = {"type": "euler", "params": {"num_steps": 10}}
+    config = with_change("components.sde", {"type": rectified_path_sde})
+    with pytest.raises(ConfigError, match=r"incompatible components: sampler 'ddim': .*alpha"):
         validate_config(config)
-    finally:
-        Registry._components["sde"].pop("_test_linear_path")
+    config["components"]["sampler"] = {"type": "euler", "params": {"num_steps": 10}}
+    validate_config(config)
 
 
 def test_a_prediction_length_past_the_datasets_horizon_is_refused(tmp_path, data_dir, capsys):

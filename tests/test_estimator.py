@@ -106,7 +106,7 @@ def test_training_loss_masks_missing_future_values():
     torch.testing.assert_close(a, b)
 
 
-def test_bad_components_fail_when_the_estimator_is_built():
+def test_bad_components_fail_when_the_estimator_is_built(rectified_path_sde):
     """Unknown names, wrong parameters, bad values and incompatible pairs are refused at construction."""
     with pytest.raises(ValueError, match="known sampler components: .*ddim"):
         DiffusionEstimator(freq="H", prediction_length=4, sampler="nosuch")
@@ -114,24 +114,8 @@ def test_bad_components_fail_when_the_estimator_is_built():
         DiffusionEstimator(freq="H", prediction_length=4, sampler_kwargs={"num_stepz": 3})
     with pytest.raises(ValueError, match="^architecture: .*num_heads"):
         DiffusionEstimator(freq="H", prediction_length=4, architecture_kwargs={"model_dim": 10, "num_heads": 3})
-
-    from gluonts_diffusion.core import BaseSDE, Registry
-
-    @Registry.register("sde", "_test_rectified_path")
-    class RectifiedPath(BaseSDE):
-        """alpha = 1 - t, sigma = t: alpha(1) = 0, which DDIM divides by."""
-
-        def alpha(self, t):
-            return 1 - t
-
-        def sigma(self, t):
-            return t
-
-    try:
-        with pytest.raises(ValueError, match="incompatible components: sampler 'ddim': .*alpha"):
-            DiffusionEstimator(freq="H", prediction_length=4, sde="_test_rectified_path")
-    finally:
-        Registry._components["sde"].pop("_test_rectified_path")
+    with pytest.raises(ValueError, match="incompatible components: sampler 'ddim': .*alpha"):
+        DiffusionEstimator(freq="H", prediction_length=4, sde=rectified_path_sde)
 
 
 def test_trains_when_every_series_is_shorter_than_a_full_window(trainer_kwargs):
