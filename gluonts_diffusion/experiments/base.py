@@ -88,6 +88,8 @@ class ExperimentResult:
     plot_path: Optional[str] = None
     log_dir: Optional[str] = None
     config: Dict[str, Any] = field(default_factory=dict)
+    #: which split chose what (checkpoint, LR schedule, ensemble weights) and scored what (see ``validation.choices``)
+    splits: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def sample_seconds_per_series(self) -> float:
