@@ -44,6 +44,13 @@ def test_held_out_windows_are_the_last_steps_of_each_series():
     }
 
 
+def test_multivariate_series_split_along_time():
+    data = [{"start": synthetic(1, 30)[0]["start"], "target": np.arange(60.0).reshape(2, 30)}]
+    split = validation_split(data, PL)
+    np.testing.assert_array_equal(split.train[0]["target"], data[0]["target"][:, :-PL])
+    np.testing.assert_array_equal(split.validation[0]["target"], data[0]["target"])
+
+
 def test_training_batches_never_see_the_validation_windows(tmp_path):
     """Series whose last window holds values >= 1000 (nowhere else): no training batch contains one, the
     validation batches' futures are exactly those windows."""
@@ -71,7 +78,10 @@ def test_validation_config_values():
     assert str(err.value) == "training.validation must be true, false or a number of windows >= 1, got 0"
     with pytest.raises(ConfigError) as err:
         validate_config(tiny_config(evaluation={"test": False}))
-    assert str(err.value) == ("evaluation.test: false leaves nothing to score without training.validation; set both")
+    assert str(err.value) == "evaluation.test: false leaves nothing to score without training.validation; set both"
+    with pytest.raises(ConfigError) as err:
+        validate_config(tiny_config(evaluation={"test": "no"}))
+    assert str(err.value) == "evaluation.test must be true or false, got 'no'"
 
 
 def test_run_trains_without_the_windows_and_lightning_monitors_val_loss(data_dir, tmp_path, monkeypatch):
@@ -101,6 +111,7 @@ def test_run_trains_without_the_windows_and_lightning_monitors_val_loss(data_dir
     assert saved["splits"]["checkpoint"] == "validation windows (val_loss)"
     assert saved["splits"]["metrics"] == "test split"
     assert saved["splits"]["validation"]["series_held_out"] == 4
+    assert "| tiny (validation windows) |" in result.table()
 
 
 # ------------------------------------------------------------------ the poison test

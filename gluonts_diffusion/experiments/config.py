@@ -101,6 +101,8 @@ def validate_config(source: ConfigSource) -> Dict[str, Any]:
     config = validate_model_config(config)
     evaluation = config.get("evaluation") or {}
     check_number(evaluation, "num_samples", "evaluation", int, 1)
+    if evaluation.get("test") not in (None, True, False):
+        raise ConfigError(f"evaluation.test must be true or false, got {evaluation['test']!r}")
     if evaluation.get("test") is False and not validation_windows(config):
         raise ConfigError("evaluation.test: false leaves nothing to score without training.validation; set both")
     experiment = config.get("experiment") or {}
