@@ -44,6 +44,15 @@ def test_held_out_windows_are_the_last_steps_of_each_series():
     }
 
 
+def test_no_series_long_enough_trains_without_validation(caplog):
+    from gluonts_diffusion.data.datasets import ForecastData
+    from gluonts_diffusion.experiments.validation import holdout
+
+    data = ForecastData("short", synthetic(2, 10), [], "D", PL)
+    assert holdout(tiny_config(training={"validation": True}), data) is None
+    assert "no training series of short can give up a window of 6 steps" in caplog.text
+
+
 def test_multivariate_series_split_along_time():
     data = [{"start": synthetic(1, 30)[0]["start"], "target": np.arange(60.0).reshape(2, 30)}]
     split = validation_split(data, PL)

@@ -11,6 +11,7 @@ only) and scored by the one ``score()``, reported with the :data:`VAL_PREFIX` (`
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from gluonts_diffusion.data.datasets import ForecastData
@@ -18,6 +19,8 @@ from gluonts_diffusion.data.validation import ValidationSplit, validation_split
 from gluonts_diffusion.model.config import validation_windows
 
 from .scoring import VAL_PREFIX, score
+
+logger = logging.getLogger(__name__)
 
 
 def scores_test(config: Mapping[str, Any]) -> bool:
@@ -37,9 +40,19 @@ def on_validation_only(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def holdout(config: Mapping[str, Any], data: ForecastData) -> Optional[ValidationSplit]:
-    """The validation split of ``data.train`` that ``training.validation`` asks for (None when it is off)."""
+    """The validation split of ``data.train`` that ``training.validation`` asks for (None when it is off, or when
+    no series is long enough to give up a window: the run then trains on everything, warning once)."""
     windows = validation_windows(config)
-    return validation_split(data.train, data.prediction_length, windows) if windows else None
+    split = validation_split(data.train, data.prediction_length, windows) if windows else None
+    if split is not None and not split.validation:
+        logger.warning(
+            "training.validation: no training series of %s can give up a window of %d steps and keep one training "
+            "window; training without validation",
+            data.name,
+            data.prediction_length,
+        )
+        return None
+    return split
 
 
 def validation_entries(split: ValidationSplit, num_series: Optional[int]) -> list:
