@@ -33,13 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="override training.max_epochs of every config (and the baselines)")
     parser.add_argument("--num-samples", type=int, help="override evaluation.num_samples")
     parser.add_argument(
+        "--select-on",
+        choices=["validation"],
+        help="train every config with validation windows and mark each dataset's best config on them "
+        "(val_mean_wQuantileLoss); the test columns then report that choice",
+    )
+    parser.add_argument(
         "--debug", action="store_true", help="fast smoke pass: 1 epoch of 2 batches, 8 series, 20 samples; verbose logs"
     )
     return parser
 
 
 #: ``compare()`` arguments given by the flags of the same name
-COMPARE_OPTIONS = ("datasets", "baselines", "seeds", "dataset_path", "resume", "debug", "epochs", "num_samples")
+COMPARE_OPTIONS = (
+    "datasets",
+    "baselines",
+    "seeds",
+    "dataset_path",
+    "resume",
+    "debug",
+    "epochs",
+    "num_samples",
+    "select_on",
+)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -145,3 +145,12 @@ def test_plan_shares_the_split_and_rejects_unknown_baselines(configs):
     assert all(e["type"] == "baseline" and e["params"] == {"baseline": "seasonal_naive"} for e in naive)
     with pytest.raises(ValueError, match="known baselines: seasonal_naive"):
         leaderboard.plan_runs(configs, baselines=["prophet"])
+
+
+def test_select_on_flag():
+    from gluonts_diffusion.compare import build_parser
+
+    assert build_parser().parse_args(["--configs", "a.yaml", "--select-on", "validation"]).select_on == "validation"
+    assert build_parser().parse_args(["--configs", "a.yaml"]).select_on is None
+    with pytest.raises(ValueError, match="select_on must be 'validation' or None, got 'test'"):
+        leaderboard.compare(["a.yaml"], select_on="test")

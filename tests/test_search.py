@@ -3,6 +3,8 @@ resuming from the SQLite storage, trial table and best config written."""
 
 import copy
 import csv
+import json
+from pathlib import Path
 
 import optuna
 import yaml
@@ -65,6 +67,13 @@ def test_search_records_failures_and_resumes(data_dir, tmp_path):
     for key in ((2, 0), (5, 3), (5, 0)):
         assert states[key].state == optuna.trial.TrialState.FAIL and states[key].user_attrs["error"]
     assert "num_steps" in states[(2, 0)].user_attrs["error"]
+    # chosen on the validation windows only: the trial never read the test split
+    assert first.metric == "val_mean_wQuantileLoss" and "val_coverage_90" in states[(2, 3)].user_attrs
+    trial_dir = Path(states[(2, 3)].user_attrs["run_dir"])
+    trial_config = yaml.safe_load((trial_dir / "config.yaml").read_text())
+    assert trial_config["evaluation"]["test"] is False and trial_config["training"]["validation"] is True
+    metrics = json.loads((trial_dir / "metrics.json").read_text())["metrics"]
+    assert metrics["val_mean_wQuantileLoss"] == states[(2, 3)].value and "mean_wQuantileLoss" not in metrics
 
     with open(out / "trials.csv") as handle:
         table = list(csv.DictReader(handle))
@@ -90,7 +99,7 @@ def test_samplers_and_ranges(tmp_path):
         },
     }
     checked = validate_search_config(search, base)
-    assert checked["study"]["metric"] == "mean_wQuantileLoss" and checked["study"]["direction"] == "minimize"
+    assert checked["study"]["metric"] == "val_mean_wQuantileLoss" and checked["study"]["direction"] == "minimize"
 
     from gluonts_diffusion.experiments.search import suggest
 

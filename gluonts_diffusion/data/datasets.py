@@ -78,6 +78,7 @@ def load_dataset(
     prediction_length: Optional[int] = None,
     multivariate: bool = False,
     max_series: Optional[int] = None,
+    with_test: bool = True,
 ) -> ForecastData:
     """Load ``name`` from ``path`` (GluonTS on-disk layout) or, without a path, by GluonTS's download.
 
@@ -88,13 +89,16 @@ def load_dataset(
     is then scored on its last ``prediction_length`` steps, the rest of the dataset's test window being
     history the forecast conditions on. A longer one is refused (``DataError``): the scored window would
     reach back into the training data.
+
+    ``with_test=False`` does not read the test split at all (``test`` is empty): what a run that chooses
+    (a search trial, scored on validation windows only) loads.
     """
     from gluonts.dataset.common import load_datasets
     from gluonts.dataset.repository import get_dataset
 
     folder = check_dataset(name, path)
     if folder is not None:
-        dataset = load_datasets(folder, folder / "train", folder / "test")
+        dataset = load_datasets(folder, folder / "train", folder / "test" if with_test else None)
     else:
         try:
             dataset = get_dataset(name, path=path) if path is not None else get_dataset(name)
@@ -106,7 +110,7 @@ def load_dataset(
     metadata = dataset.metadata
     freq = metadata.freq
     pred_len = check_horizon(name, int(prediction_length or metadata.prediction_length), metadata.prediction_length)
-    train, test = list(dataset.train), list(dataset.test)
+    train, test = list(dataset.train), list(dataset.test) if with_test and dataset.test is not None else []
     if max_series:  # test entries are the rolling windows of each training series, window after window
         test = [entry for i, entry in enumerate(test) if i % len(train) < max_series]
         train = train[:max_series]
@@ -116,7 +120,7 @@ def load_dataset(
         dim = len(train)
         num_test_dates = len(test) // dim
         train = list(MultivariateGrouper(max_target_dim=dim)(train))
-        test = list(MultivariateGrouper(max_target_dim=dim, num_test_dates=num_test_dates)(test))
+        test = list(MultivariateGrouper(max_target_dim=dim, num_test_dates=num_test_dates)(test)) if test else []
         return ForecastData(name, train, test, freq, pred_len, target_dim=dim)
     return ForecastData(name, train, test, freq, pred_len)
 

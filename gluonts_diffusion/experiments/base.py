@@ -33,7 +33,7 @@ from .config import ConfigError, check_config_dataset, experiment_class, load_co
 
 __all__ = ["BaseExperiment", "ExperimentResult", "apply_overrides", "experiment_class", "in_process", "last_checkpoint"]
 
-from .scoring import TABLE_METRICS  # reported in tables, in order (defined with every metric in scoring.py)
+from .scoring import TABLE_METRICS, VAL_PREFIX  # reported in tables, in order (defined with every metric in scoring.py)
 
 #: what ``--debug`` shrinks a run to
 DEBUG_OVERRIDES = {"max_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
@@ -88,6 +88,8 @@ class ExperimentResult:
     plot_path: Optional[str] = None
     log_dir: Optional[str] = None
     config: Dict[str, Any] = field(default_factory=dict)
+    #: which split chose what (checkpoint, LR schedule, ensemble weights) and scored what (see ``validation.choices``)
+    splits: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def sample_seconds_per_series(self) -> float:
@@ -99,8 +101,11 @@ class ExperimentResult:
         return out
 
     def table(self) -> str:
-        """Markdown table of the reported metrics, this model beside its baselines."""
-        rows = {self.name: self.metrics, **self.baselines}
+        """Markdown table of the reported metrics, this model beside its baselines (and, with validation
+        windows, its ``val_`` metrics as a row of their own)."""
+        validation = {k[len(VAL_PREFIX) :]: v for k, v in self.metrics.items() if k.startswith(VAL_PREFIX)}
+        rows = {self.name: self.metrics, **({f"{self.name} (validation windows)": validation} if validation else {})}
+        rows.update(self.baselines)
         head = "| model | " + " | ".join(TABLE_METRICS) + " |"
         lines = [head, "|" + "---|" * (len(TABLE_METRICS) + 1)]
         for model, metrics in rows.items():

@@ -6,7 +6,7 @@ components: ...                   # the model sections: see gluonts_diffusion.mo
 data: ...
 training: ...
 model: ...
-evaluation: {num_samples: 100, num_series: null, baselines: [seasonal_naive]}
+evaluation: {num_samples: 100, num_series: null, baselines: [seasonal_naive], test: true}
 logging: {tensorboard: true, output_dir: experiments/runs}
 wandb: {enabled: false, project: ..., mode: offline}
 ```
@@ -33,6 +33,7 @@ from gluonts_diffusion.model.config import (
     lightning_strategy,
     load_config,
     validate_model_config,
+    validation_windows,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "lightning_strategy",
     "load_config",
     "validate_config",
+    "validation_windows",
 ]
 
 #: keys of the experiment-level sections (value: a short description used in error messages)
@@ -61,6 +63,7 @@ EXPERIMENT_SECTIONS: Dict[str, Dict[str, str]] = {
         "num_series": "evaluate only the first N test series",
         "baselines": "GluonTS baselines to compare with",
         "plot_series": "series shown in the forecast plot",
+        "test": "read and score the test split (false: only the validation windows, as search trials do)",
     },
     "logging": {"tensorboard": "write TensorBoard logs", "output_dir": "where runs are written"},
     "wandb": {"enabled": "log to Weights & Biases", "project": "project", "mode": "online/offline", "entity": "team"},
@@ -96,7 +99,12 @@ def validate_config(source: ConfigSource) -> Dict[str, Any]:
             raise ConfigError(f"unknown section {section!r}; known sections: {', '.join(SECTIONS)}")
     check_sections(config, EXPERIMENT_SECTIONS)
     config = validate_model_config(config)
-    check_number(config.get("evaluation") or {}, "num_samples", "evaluation", int, 1)
+    evaluation = config.get("evaluation") or {}
+    check_number(evaluation, "num_samples", "evaluation", int, 1)
+    if evaluation.get("test") not in (None, True, False):
+        raise ConfigError(f"evaluation.test must be true or false, got {evaluation['test']!r}")
+    if evaluation.get("test") is False and not validation_windows(config):
+        raise ConfigError("evaluation.test: false leaves nothing to score without training.validation; set both")
     experiment = config.get("experiment") or {}
     check_number(experiment, "seed", "experiment", int, 0)
     experiment_class(config)

@@ -15,9 +15,13 @@ from typing import Any, Dict, List, Optional
 
 from gluonts_diffusion.core.registry import Registry
 from gluonts_diffusion.data.datasets import ForecastData, load_dataset
+from gluonts_diffusion.data.validation import ValidationSplit
 from gluonts_diffusion.model.config import config_value, estimator_arguments
 
 from .base import BaseExperiment, ExperimentResult, last_checkpoint
+from .plotting import plot_forecasts
+from .scoring import VAL_PREFIX, score
+from .validation import choices, holdout, score_validation, scores_test
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,8 @@ def flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def load_experiment_data(config: Dict[str, Any], dataset_path: Optional[Path]) -> ForecastData:
     """The train/test split a config describes (``data`` and ``evaluation.num_series``); shared by the
-    diffusion runs and the baselines so that they see identical splits."""
+    diffusion runs and the baselines so that they see identical splits. ``evaluation.test: false`` leaves the
+    test split unread (``test`` is empty)."""
     data = config.get("data") or {}
     evaluation = config.get("evaluation") or {}
     forecast_data = load_dataset(
@@ -47,6 +52,7 @@ def load_experiment_data(config: Dict[str, Any], dataset_path: Optional[Path]) -
         prediction_length=config_value(config, "data", "prediction_length"),
         multivariate=bool(data.get("multivariate", False)),
         max_series=data.get("max_series"),
+        with_test=scores_test(config),
     )
     if evaluation.get("num_series"):
         forecast_data.test = forecast_data.test[: int(evaluation["num_series"])]
@@ -59,11 +65,16 @@ def load_experiment_data(config: Dict[str, Any], dataset_path: Optional[Path]) -
 class ForecastExperiment(BaseExperiment):
     """Train the configured :class:`DiffusionEstimator`, backtest it on the test split (CRPS, sample CRPS,
     MASE, sMAPE, ND, NRMSE, interval coverage) beside ``evaluation.baselines``, save predictor, metrics,
-    fan chart and logs. ``experiment.params`` is unused."""
+    fan chart and logs. ``experiment.params`` is unused.
+
+    With ``training.validation`` the model trains without the last window(s) of each training series, which
+    choose the checkpoint, LR schedule and ensemble weights and are scored as the ``val_`` metrics (see
+    :mod:`.validation`); ``evaluation.test: false`` skips the test split (and the baselines) altogether."""
 
     compatibility = "any diffusion config (univariate or multivariate)"
 
     data: ForecastData
+    validation: Optional[ValidationSplit]
     estimator: Any
     predictor: Any
     loggers: List[Any]
@@ -141,6 +152,7 @@ class ForecastExperiment(BaseExperiment):
         if self.rank == 0:
             (run_dir / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
         self.data = self.load_data()
+        self.validation = holdout(self.config, self.data)
         self.estimator = self.make_estimator(self.data, run_dir)
         for lg in self.loggers:
             lg.log_hyperparams(flatten(self.config))
@@ -152,7 +164,10 @@ class ForecastExperiment(BaseExperiment):
 
         seed_everything(self.seed, verbose=False)
         start = time.perf_counter()
-        output = self.estimator.train_model(self.data.train, ckpt_path=self.resume_checkpoint())
+        train, validation = (
+            (self.data.train, None) if self.validation is None else (self.validation.train, self.validation.validation)
+        )
+        output = self.estimator.train_model(train, validation_data=validation, ckpt_path=self.resume_checkpoint())
         self.train_seconds = time.perf_counter() - start
         self.trainer_rank = int(getattr(output.trainer, "global_rank", 0))
         self.predictor = output.predictor
@@ -165,10 +180,8 @@ class ForecastExperiment(BaseExperiment):
     def evaluate(self) -> ExperimentResult:
         from gluonts_diffusion.model.resampling import count_parameters
 
-        from .plotting import plot_forecasts
-        from .scoring import score
-
         model = self.predictor.prediction_net.model
+        test = scores_test(self.config)
         result = ExperimentResult(
             name=self.name,
             dataset=self.data.name,
@@ -181,32 +194,48 @@ class ForecastExperiment(BaseExperiment):
             rank=self.trainer_rank,
             run_dir=str(self.run_dir),
             config=self.config,
+            splits=choices(self.validation, test),
         )
         if self.trainer_rank != 0:  # the other processes of a distributed run stop after training
             self.finish_loggers()
             return result
         evaluation = self.config.get("evaluation") or {}
-        num_samples = int(evaluation.get("num_samples", 100))
-        result.metrics, self.forecasts, self.series, result.predict_seconds = score(
-            self.predictor, self.data.test, num_samples, self.seed, self.data.target_dim
+        self.score(result, int(evaluation.get("num_samples", 100)), evaluation.get("num_series"), test)
+        result.plot_path = str(
+            plot_forecasts(
+                self.forecasts,
+                self.series,
+                self.run_dir / "forecasts.png",
+                num_series=int(evaluation.get("plot_series", 4)),
+                title=self.name,
+            )
         )
-        plot_path = plot_forecasts(
-            self.forecasts,
-            self.series,
-            self.run_dir / "forecasts.png",
-            num_series=int(evaluation.get("plot_series", 4)),
-            title=self.name,
-        )
-        result.num_series, result.num_samples = len(self.data.test), num_samples
         result.predictor_path = str(self.run_dir / "predictor")
-        result.plot_path = str(plot_path)
         result.log_dir = self.log_dir()
         result.metrics_path = str(self.run_dir / "metrics.json")
         self._write(result)
         self.log_results(result)
-        self.score_baselines(result, evaluation.get("baselines", ["seasonal_naive"]) or [])
+        if test:
+            self.score_baselines(result, evaluation.get("baselines", ["seasonal_naive"]) or [])
         self.finish_loggers()
         return result
+
+    def score(self, result: ExperimentResult, num_samples: int, num_series: Optional[int], test: bool) -> None:
+        """``result.metrics``: the test split's (when ``test``) and, with validation windows, the ``val_`` ones;
+        ``self.forecasts`` / ``self.series``: the test forecasts, else the validation ones."""
+        result.num_samples, target_dim = num_samples, self.data.target_dim
+        val: Dict[str, float] = {}
+        if self.validation is not None:
+            val, self.forecasts, self.series, seconds, count = score_validation(
+                self.predictor, self.validation, num_samples, self.seed, target_dim, num_series
+            )
+            result.predict_seconds, result.num_series = seconds, count
+        if test:
+            result.metrics, self.forecasts, self.series, result.predict_seconds = score(
+                self.predictor, self.data.test, num_samples, self.seed, target_dim
+            )
+            result.num_series = len(self.data.test)
+        result.metrics.update(val)
 
     def score_baselines(self, result: ExperimentResult, names) -> None:
         """Each baseline as a ``baseline`` experiment on this run's split, budget and seed (under
@@ -240,13 +269,15 @@ class ForecastExperiment(BaseExperiment):
         return None
 
     def log_results(self, result: ExperimentResult) -> None:
-        """Final test metrics into every logger (TensorBoard scalars ``test/...``, W&B summary)."""
+        """Final metrics into every logger (TensorBoard scalars ``test/...`` and ``validation/...``, W&B summary)."""
         import math
 
         scalars = {
-            f"test/{k}": v
+            f"validation/{k[len(VAL_PREFIX) :]}" if k.startswith(VAL_PREFIX) else f"test/{k}": v
             for k, v in result.metrics.items()
-            if isinstance(v, float) and math.isfinite(v) and not k.startswith(("QuantileLoss", "Coverage"))
+            if isinstance(v, float)
+            and math.isfinite(v)
+            and not k.startswith(("QuantileLoss", "Coverage", f"{VAL_PREFIX}QuantileLoss", f"{VAL_PREFIX}Coverage"))
         }
         scalars["test/train_seconds"] = result.train_seconds
         scalars["test/sample_seconds_per_series"] = result.sample_seconds_per_series

@@ -75,6 +75,8 @@ CALIBRATION_METRICS: Tuple[str, ...] = (*(f"coverage_{c}" for c in COVERAGE_LEVE
 METRIC_PREFIXES = ("wQuantileLoss[", "QuantileLoss[", "Coverage[")
 #: what ranks a leaderboard
 RANK_METRIC = "mean_wQuantileLoss"
+#: the prefix of every metric scored on the validation windows (``val_mean_wQuantileLoss``, ``val_coverage_90``)
+VAL_PREFIX = "val_"
 
 
 def metrics_shown(place: Place) -> Tuple[Metric, ...]:
@@ -86,21 +88,33 @@ def metrics_shown(place: Place) -> Tuple[Metric, ...]:
 TABLE_METRICS: Tuple[str, ...] = tuple(m.key for m in metrics_shown("table"))
 
 
+def base_metric(key: str) -> str:
+    """The metric ``key`` names, without the validation prefix (``val_coverage_90`` -> ``coverage_90``)."""
+    return key[len(VAL_PREFIX) :] if key.startswith(VAL_PREFIX) else key
+
+
+def validation_metric(key: str) -> str:
+    """The validation version of metric ``key`` (``mean_wQuantileLoss`` -> ``val_mean_wQuantileLoss``)."""
+    return VAL_PREFIX + base_metric(key)
+
+
 def is_known_metric(key: str) -> bool:
+    """Whether ``key`` is a reported metric, on the test split or (``val_`` prefix) the validation windows."""
+    key = base_metric(key)
     return key in METRIC_BY_KEY or key.startswith(METRIC_PREFIXES)
 
 
 def default_direction(key: str) -> Literal["minimize", "maximize"]:
     """The Optuna direction of a metric: ``maximize`` for higher-is-better ones, else ``minimize`` (a
     ``nominal`` metric is minimised as its distance to the nominal level, see :func:`objective_value`)."""
-    metric = METRIC_BY_KEY.get(key)
+    metric = METRIC_BY_KEY.get(base_metric(key))
     return "maximize" if metric is not None and metric.better == "higher" else "minimize"
 
 
 def objective_value(key: str, value: Optional[float]) -> Optional[float]:
     """What a search optimises for metric ``key``: ``|value - nominal|`` for a ``nominal`` metric (a
     coverage of 0.45 and one of 0.55 are equally far from 0.5), else ``value`` itself."""
-    metric = METRIC_BY_KEY.get(key)
+    metric = METRIC_BY_KEY.get(base_metric(key))
     if value is None or metric is None or metric.nominal is None:
         return value
     return abs(value - metric.nominal)

@@ -57,7 +57,8 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "strategy": "Lightning strategy: a name (ddp, ddp_spawn, fsdp, ...) or {type: ddp, <DDPStrategy arguments>}",
         "num_nodes": "Lightning nodes",
         "precision": "Lightning precision (e.g. bf16-mixed)",
-        "validation": "hold out the last prediction window of each training series for validation",
+        "validation": "hold out the last prediction window (true) or N windows of each training series: they "
+        "choose the checkpoint, LR schedule and ensemble weights, and give the val_ metrics",
         "trainer_kwargs": "any other lightning.pytorch.Trainer argument",
     },
     "model": {
@@ -216,6 +217,7 @@ def validate_model_config(source: ConfigSource) -> Dict[str, Any]:
                 check_number(written, key, section, kind, minimum)
     canonical(config.get("training"), ALIASES["training"], "training")
     _check_strategy((config.get("training") or {}).get("strategy"))
+    validation_windows(config)
     _check_components(config)
     return canonical_config(config)
 
@@ -242,6 +244,19 @@ def canonical_path(path: str) -> str:
     elif len(keys) == 3 and keys[0] == "components":
         keys[2] = ALIASES["component"].get(keys[2], keys[2])
     return ".".join(keys)
+
+
+def validation_windows(config: Mapping[str, Any]) -> int:
+    """The validation windows per training series ``training.validation`` asks for: 0 when unset or false, 1 for
+    true, else the number given (an integer >= 1); anything else is a :class:`ConfigError`."""
+    value = (config.get("training") or {}).get("validation")
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return 1
+    if isinstance(value, int) and value >= 1:
+        return value
+    raise ConfigError(f"training.validation must be true, false or a number of windows >= 1, got {value!r}")
 
 
 def _check_strategy(strategy: Any) -> None:

@@ -8,7 +8,9 @@ into :mod:`.store`'s ``runs/`` folder, :mod:`.report` aggregates and writes the 
     runs/<model>__<dataset>__seed<k>.json   one file per finished (or failed) run, written as it ends
     artifacts/<run id>/                     predictor, logs and checkpoints of that run
     plots/<model>__<dataset>.png            fan charts of a few series (first seed)
-    leaderboard.md / .csv / .json           mean +- std over seeds, ranked by CRPS within each dataset
+    leaderboard.md / .csv / .json           mean +- std over seeds, ranked by CRPS within each dataset; with
+                                            select_on="validation", the config each dataset selects on its
+                                            validation windows (val_mean_wQuantileLoss) marked "selected"
     crps.png                                CRPS bar chart
 
 ``resume=True`` skips every run whose file says ``ok`` for the same effective config; failed runs
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Literal, Optional, Sequence, Union
 
 from .plan import SPLIT_DATA_KEYS, ConfigSource, RunSpec, plan_runs
 from .report import COLUMNS, Leaderboard, aggregate, to_markdown, write_leaderboard
@@ -53,9 +55,25 @@ def compare(
     epochs: Optional[int] = None,
     num_samples: Optional[int] = None,
     progress: Optional[bool] = None,
+    select_on: Optional[Literal["validation"]] = None,
 ) -> Leaderboard:
-    """Run every config x dataset x seed and the baselines on identical splits; write the leaderboard."""
-    specs, splits = plan_runs(configs, datasets, baselines, seeds, debug=debug, epochs=epochs, num_samples=num_samples)
+    """Run every config x dataset x seed and the baselines on identical splits; write the leaderboard.
+
+    ``select_on="validation"``: every config trains with validation windows (``training.validation``, 1 window
+    unless it asks for more) and each dataset's best config is chosen on their ``val_mean_wQuantileLoss``,
+    never on the test split, whose columns report the choice."""
+    if select_on not in (None, "validation"):
+        raise ValueError(f"select_on must be 'validation' or None, got {select_on!r}")
+    specs, splits = plan_runs(
+        configs,
+        datasets,
+        baselines,
+        seeds,
+        debug=debug,
+        epochs=epochs,
+        num_samples=num_samples,
+        validation=select_on == "validation",
+    )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     runs = [{"run_id": s.run_id, "model": s.model, "kind": s.kind, "dataset": s.dataset, "seed": s.seed} for s in specs]
@@ -65,4 +83,4 @@ def compare(
     records = execute(
         specs, output_dir, dataset_path=dataset_path, resume=resume, plot_seed=plot_seed, progress=progress
     )
-    return write_leaderboard(records, splits, output_dir)
+    return write_leaderboard(records, splits, output_dir, select_on=select_on)

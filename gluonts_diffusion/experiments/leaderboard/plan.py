@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple,
 
 from ..base import apply_overrides, in_process
 from ..baselines import SPLIT_EVALUATION_KEYS, baseline_config, check_baseline
-from ..config import load_config, validate_config
+from ..config import load_config, validate_config, validation_windows
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +122,18 @@ def share(cfg: Dict[str, Any], ref: Mapping[str, Any], section: str, key: str, n
         own[key] = ref_value
 
 
+def with_validation(config: Dict[str, Any]) -> Dict[str, Any]:
+    """``config`` with ``training.validation`` on (1 window unless it asks for more), for ``--select-on validation``."""
+    if not validation_windows(config):
+        config["training"] = {**(config.get("training") or {}), "validation": True}
+    return config
+
+
 def dataset_runs(
-    dataset: str, cells: Sequence[Cell], baselines: Sequence[str], seeds: Sequence[int]
+    dataset: str, cells: Sequence[Cell], baselines: Sequence[str], seeds: Sequence[int], validation: bool = False
 ) -> Tuple[List[RunSpec], Dict[str, Any]]:
-    """The runs on ``dataset`` (baselines first, per seed) and its split summary."""
+    """The runs on ``dataset`` (baselines first, per seed) and its split summary; ``validation``: every config
+    trains with validation windows (:func:`with_validation`), which give the ``val_`` metrics selection reads."""
     own = [cell for cell in cells if cell.dataset == dataset]
     ref = own[0].config
     for cell in own:
@@ -141,6 +149,7 @@ def dataset_runs(
             specs.append(RunSpec(baseline, "baseline", baseline, dataset, int(seed), cfg))
         for cell in own:
             config = apply_overrides(cell.config, seed=seed)
+            config = with_validation(config) if validation else config
             specs.append(RunSpec(cell.model, "config", cell.source, dataset, int(seed), config))
     summary = {
         "reference": own[0].model,
@@ -158,14 +167,16 @@ def plan_runs(
     debug: bool = False,
     epochs: Optional[int] = None,
     num_samples: Optional[int] = None,
+    validation: bool = False,
 ) -> Tuple[List[RunSpec], Dict[str, Dict[str, Any]]]:
-    """Every run of the comparison and the shared split of each dataset (its reference config)."""
+    """Every run of the comparison and the shared split of each dataset (its reference config); ``validation``:
+    configs train with validation windows (see :func:`dataset_runs`)."""
     for baseline in baselines:
         check_baseline(baseline)
     cells = make_cells(load_configs(configs, debug, epochs, num_samples), datasets)
     specs: List[RunSpec] = []
     splits: Dict[str, Dict[str, Any]] = {}
     for dataset in dict.fromkeys(cell.dataset for cell in cells):
-        runs, splits[dataset] = dataset_runs(dataset, cells, baselines, seeds)
+        runs, splits[dataset] = dataset_runs(dataset, cells, baselines, seeds, validation)
         specs += runs
     return specs, splits

@@ -8,13 +8,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
-from ..scoring import RANK_METRIC, Metric, metrics_shown
+from ..scoring import RANK_METRIC, Metric, metrics_shown, validation_metric
 from .store import json_default
 
 #: the leaderboard's metric columns, in order
 COLUMNS: Tuple[Metric, ...] = metrics_shown("leaderboard")
+#: what ``select_on="validation"`` chooses the best config of each dataset by (lower is better)
+SELECT_METRIC = validation_metric(RANK_METRIC)
 
 
 @dataclass
@@ -53,8 +55,8 @@ def aggregate_group(dataset: str, model: str, group: Sequence[Mapping[str, Any]]
         "seeds": sorted(r["seed"] for r in ok),
         "failed": [{"seed": r["seed"], "error": r.get("error")} for r in group if r.get("status") != "ok"],
     }
-    for metric in COLUMNS:
-        row[metric.key], row[f"{metric.key}_std"] = mean_std([(r.get("metrics") or {}).get(metric.key) for r in ok])
+    for key in (*(metric.key for metric in COLUMNS), SELECT_METRIC):
+        row[key], row[f"{key}_std"] = mean_std([(r.get("metrics") or {}).get(key) for r in ok])
     nfes = {r.get("nfe") for r in ok}
     row["nfe"] = nfes.pop() if len(nfes) == 1 else (sorted(n for n in nfes if n is not None) or None)
     params = [r.get("num_parameters") for r in ok if r.get("num_parameters") is not None]
@@ -79,6 +81,20 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     dataset_order = list(dict.fromkeys(r["dataset"] for r in records))
     rows.sort(key=lambda r: (dataset_order.index(r["dataset"]), r["rank"] is None, r["rank"] or 0, r["model"]))
     return rows
+
+
+def select_on_validation(rows: Sequence[Dict[str, Any]]) -> Dict[str, Optional[str]]:
+    """Mark (``row["selected"]``) the config of each dataset with the lowest mean :data:`SELECT_METRIC` over
+    seeds, scored on validation windows only (baselines have none and are not candidates); its test columns
+    are then an honest score of the selection. Returns ``{dataset: selected model or None}``."""
+    chosen: Dict[str, Optional[str]] = {}
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        candidates = [r for r in rows if r["dataset"] == dataset and r.get(SELECT_METRIC) is not None]
+        best = min(candidates, key=lambda r: (r[SELECT_METRIC], r["model"]), default=None)
+        for row in (r for r in rows if r["dataset"] == dataset):
+            row["selected"] = row is best
+        chosen[dataset] = None if best is None else best["model"]
+    return chosen
 
 
 def fmt(value: Optional[float], std: Optional[float] = None, n: int = 1, digits: int = 4) -> str:
@@ -106,13 +122,23 @@ def dataset_section(dataset: str, rows: Sequence[Mapping[str, Any]], split: Mapp
     headers = ["rank", "model", "seeds"] + [m.header for m in COLUMNS] + ["nfe", "parameters"]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in (r for r in rows if r["dataset"] == dataset):
-        cells = [str(row["rank"] or "-"), row["model"], f"{row['ok']}/{row['runs']}"]
+        model = f"{row['model']} (selected)" if row.get("selected") else row["model"]
+        cells = [str(row["rank"] or "-"), model, f"{row['ok']}/{row['runs']}"]
         cells += [fmt(row[m.key], row[f"{m.key}_std"], row["ok"], m.digits) for m in COLUMNS]
         cells += [
             "n/a" if row["nfe"] is None else str(row["nfe"]),
             "n/a" if row["num_parameters"] is None else f"{row['num_parameters']:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    selected = [r for r in rows if r["dataset"] == dataset and r.get("selected")]
+    if selected:
+        row = selected[0]
+        lines += [
+            "",
+            f"Selected on validation: **{row['model']}** (lowest {SELECT_METRIC} "
+            f"{fmt(row[SELECT_METRIC], row[f'{SELECT_METRIC}_std'], row['ok'])}, scored on the last window(s) of "
+            f"the training series); its test CRPS: {fmt(row[RANK_METRIC], row[f'{RANK_METRIC}_std'], row['ok'])}.",
+        ]
     return lines + [""]
 
 
@@ -188,19 +214,26 @@ def plot_crps(rows: Sequence[Mapping[str, Any]], path: Path) -> Optional[Path]:
 
 
 def write_leaderboard(
-    records: Sequence[Mapping[str, Any]], splits: Mapping[str, Any], output_dir: Union[str, Path]
+    records: Sequence[Mapping[str, Any]],
+    splits: Mapping[str, Any],
+    output_dir: Union[str, Path],
+    select_on: Optional[Literal["validation"]] = None,
 ) -> Leaderboard:
-    """Aggregate ``records`` and write ``leaderboard.md``, ``.csv``, ``.json`` and ``crps.png``."""
+    """Aggregate ``records`` and write ``leaderboard.md``, ``.csv``, ``.json`` and ``crps.png``; with
+    ``select_on="validation"`` mark the config each dataset selects on validation (:func:`select_on_validation`)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = aggregate(records)
+    selection = (
+        {"split": select_on, "metric": SELECT_METRIC, "selected": select_on_validation(rows)} if select_on else None
+    )
     board = Leaderboard(rows=rows, records=list(records), splits=dict(splits))
     paths = {name: output_dir / f"leaderboard.{suffix}" for name, suffix in (("markdown", "md"), ("csv", "csv"))}
     paths["json"] = output_dir / "leaderboard.json"
     paths["markdown"].write_text(to_markdown(rows, splits, records))
     write_csv(rows, paths["csv"])
     failed = [{k: r.get(k) for k in ("run_id", "model", "dataset", "seed", "error")} for r in board.failed]
-    summary = {"rank_metric": RANK_METRIC, "splits": splits, "rows": rows, "failed": failed}
+    summary = {"rank_metric": RANK_METRIC, "selection": selection, "splits": splits, "rows": rows, "failed": failed}
     paths["json"].write_text(json.dumps(summary, indent=2, default=json_default))
     board.paths = {name: str(path) for name, path in paths.items()}
     chart = plot_crps(rows, output_dir / "crps.png")

@@ -4,8 +4,9 @@ A search config (``configs/search/*.yaml``)::
 
     study:
       name: m4_transformer          # default: <base experiment name>_search
-      metric: mean_wQuantileLoss    # any reported metric (scoring.METRICS); default mean_wQuantileLoss
-                                    # (a coverage is optimised as |coverage - nominal|)
+      metric: mean_wQuantileLoss    # any reported metric (scoring.METRICS); default mean_wQuantileLoss;
+                                    # always its validation version (val_mean_wQuantileLoss; the val_ name
+                                    # is accepted too); a coverage is optimised as |coverage - nominal|
       direction: minimize           # or maximize (default: the metric's own direction)
       n_trials: 20                  # total trial budget of the study (all workers together)
       sampler: tpe                  # Optuna sampler: grid | random | tpe (default: grid if all grids, else tpe)
@@ -20,7 +21,10 @@ A search config (``configs/search/*.yaml``)::
       components.architecture.params.dropout: {uniform: [0.0, 0.3]}
       components.architecture.params.num_layers: {int: [1, 4]}      # or [low, high, step]
 
-Every trial's config is checked with :func:`validate_config` before training. A failing trial
+Trials choose on validation only: each trial's config gets ``training.validation`` (1 window unless the base
+asks for more) and ``evaluation.test: false``, so a trial trains without the last window(s) of every training
+series, is scored on them (``val_`` metrics) and never reads the test split; ``best_config.yaml`` is the best
+trial on that validation metric. Every trial's config is checked with :func:`validate_config` before training. A failing trial
 (invalid config, training error, non-finite metric) is recorded as ``TrialState.FAIL`` with its error
 in the trial's user attribute ``error``; the study goes on. The study lives in its storage
 (``load_if_exists``): rerunning the same command resumes it up to ``n_trials``, and several workers

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from gluonts_diffusion.model.config import canonical_config, canonical_path
 
 from ..config import SECTIONS, ConfigError, load_config, validate_config
-from ..scoring import METRIC_BY_KEY, default_direction, is_known_metric
+from ..scoring import METRIC_BY_KEY, default_direction, is_known_metric, validation_metric
 
 RANGE_KINDS = ("grid", "choice", "uniform", "loguniform", "int")
 OPTUNA_SAMPLERS = ("grid", "random", "tpe")
@@ -69,7 +69,9 @@ def _first_value(spec: Mapping[str, Any]) -> Any:
 
 
 def check_study(study: Dict[str, Any]) -> None:
-    """Check the ``study`` section and fill in ``metric`` and ``direction``."""
+    """Check the ``study`` section and fill in ``metric`` and ``direction``. A search chooses on the validation
+    windows only: ``metric`` (``mean_wQuantileLoss`` or ``val_mean_wQuantileLoss`` alike) becomes its ``val_``
+    version."""
     for key in study:
         if key not in STUDY_KEYS:
             raise SearchConfigError(f"unknown key study.{key}; known keys: {', '.join(STUDY_KEYS)}")
@@ -77,6 +79,7 @@ def check_study(study: Dict[str, Any]) -> None:
     metric = study["metric"]
     if not isinstance(metric, str) or not is_known_metric(metric):
         raise SearchConfigError(f"study.metric {metric!r} is not a reported metric; known: {', '.join(METRIC_BY_KEY)}")
+    study["metric"] = validation_metric(metric)
     study.setdefault("direction", default_direction(metric))
     if study["direction"] not in ("minimize", "maximize"):
         raise SearchConfigError(f"study.direction must be 'minimize' or 'maximize', got {study['direction']!r}")

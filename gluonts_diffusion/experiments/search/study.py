@@ -11,7 +11,8 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from ..base import apply_overrides, experiment_class, in_process
 from ..config import validate_config
-from ..scoring import metrics_shown, objective_value
+from ..scoring import metrics_shown, objective_value, validation_metric
+from ..validation import on_validation_only
 from .space import apply_params, decode_choice, encode_choices, suggest, validate_search_config
 
 logger = logging.getLogger(__name__)
@@ -86,15 +87,14 @@ class Trials:
             params = {path: suggest(trial, path, spec) for path, spec in self.parameters.items()}
             config = apply_params(self.base, params)
             config.setdefault("experiment", {})["name"] = f"{self.name}_trial{trial.number}"
-            config.setdefault("evaluation", {})["baselines"] = []
-            config = apply_overrides(config, debug=self.debug)  # validated once, by the experiment
+            config = on_validation_only(apply_overrides(config, debug=self.debug))  # validated by the experiment
             run_dir = self.out / "trials" / f"trial_{trial.number:04d}"
             result = experiment_class(config)(config, dataset_path=self.data_path, run_dir=run_dir).run()
             value = objective_value(self.metric, metric_value(result, self.metric))
             trial.set_user_attr("run_dir", str(run_dir))
-            for shown in metrics_shown("trial"):
-                if metric_value(result, shown.key) is not None:
-                    trial.set_user_attr(shown.key, metric_value(result, shown.key))
+            for key in (validation_metric(shown.key) for shown in metrics_shown("trial")):
+                if metric_value(result, key) is not None:
+                    trial.set_user_attr(key, metric_value(result, key))
             trial.set_user_attr("train_seconds", result.train_seconds)
             if value is None:
                 raise ValueError(f"metric {self.metric!r} is missing or not finite in the trial's results")
