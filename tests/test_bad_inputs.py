@@ -239,6 +239,12 @@ def validate(tmp_path, capsys, config, *flags):
         ),
         (
             "components",
+            {"architecture": {"name": "transformer", "params": {"model_dim": 16, "num_heads": 5}}},
+            "invalid config CONFIG: components.architecture: architecture 'transformer': model_dim (16) must be "
+            "divisible by num_heads (5)",
+        ),
+        (
+            "components",
             {"sampler": {"name": "ddim", "params": {"num_steps": 20.5}}},
             "invalid config CONFIG: components.sampler: sampler 'ddim': num_steps must be an integer >= 1, got 20.5",
         ),
