@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from gluonts_diffusion.core.denoiser import Denoiser, from_eps
 from gluonts_diffusion.core.registry import Registry
 
 DTYPE = torch.float64
@@ -61,6 +62,11 @@ class GaussianProblem:
         self.cov = 0.6 * a @ a.T + 0.05 * torch.eye(DIM, dtype=DTYPE)
         self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))
 
+    def denoiser(self, sde, parameterization="eps"):
+        """The exact denoiser, seen through a network with ``parameterization``."""
+        network = lambda x, t: from_eps(self.eps(x, t, sde), x, t, sde, parameterization)  # noqa: E731
+        return Denoiser(network, sde, parameterization)
+
     def marginal(self, sde, t):
         """Mean and covariance of ``x_t`` at the scalar time ``t``."""
         tt = torch.tensor([float(t)], dtype=DTYPE)
@@ -79,3 +85,16 @@ class GaussianProblem:
             k = a[..., None] ** 2 * self.cov + s[..., None] ** 2 * self.noise_cov
             out = s * torch.linalg.solve(k, (xf - a * self.mean).unsqueeze(-1)).squeeze(-1) @ self.noise_cov.T
         return out.reshape(x.shape)
+
+
+class SpreadProblem(GaussianProblem):
+    """Independent coordinates whose data std goes geometrically from ``prior std`` down to ``low`` times it:
+    at a few steps a sampler that over-smooths the last steps shrinks the small stds first."""
+
+    def __init__(self, noise, sde, low=0.01):
+        self.noise = noise
+        scale = sde.prior_std()
+        stds = scale * torch.logspace(0.0, math.log10(low), DIM, dtype=DTYPE)
+        self.mean = 0.5 * stds
+        self.cov = torch.diag(stds**2)
+        self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))

@@ -16,7 +16,7 @@ import torch
 from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
 
 from gluonts_diffusion.core.base import BaseSDE
-from gluonts_diffusion.core.denoiser import Denoiser, from_eps
+from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.registry import Registry
 
 
@@ -33,10 +33,6 @@ class LinearPath(BaseSDE):
 # --------------------------------------------------------------------------- the oracle
 class GaussianOracle(GaussianProblem):
     """Gaussian data over ``(LENGTH, CHANNELS)`` with full covariance; exact eps at every t."""
-
-    def denoiser(self, sde, parameterization="eps"):
-        network = lambda x, t: from_eps(self.eps(x, t, sde), x, t, sde, parameterization)  # noqa: E731
-        return Denoiser(network, sde, parameterization)
 
     def sample(self, n, sde, t, generator):
         mean, cov = self.marginal(sde, t)

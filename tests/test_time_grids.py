@@ -70,3 +70,21 @@ def test_grid_defined_in_a_test_registers_and_drives_a_sampler():
         assert seen == pytest.approx([1.0, 0.75, 0.5, 0.5 - (0.5 - sde.eps) / 2])
     finally:
         Registry._components["time_grid"].pop("_test_two_halves")
+
+
+@pytest.mark.parametrize("sde_name", ["vpsde", "vesde", "subvpsde"])
+@pytest.mark.parametrize("rho", [1.0, 7.0])
+def test_karras_grid_closed_form(sde_name, rho):
+    """karras: (sigma/alpha)^(1/rho) equally spaced from its value at t = 1 to its value at t = eps."""
+    sde, n = make_sde(sde_name), 9
+    ts = Registry.get("time_grid", "karras", rho=rho)(sde, n)
+    root = (sde.sigma(ts) / sde.alpha(ts)) ** (1 / rho)
+    steps = root[1:] - root[:-1]
+    torch.testing.assert_close(steps, torch.full((n,), float(steps.mean()), dtype=DTYPE), rtol=1e-6, atol=1e-8)
+
+
+def test_karras_grid_default_rho_and_bad_rho():
+    assert Registry.get("time_grid", "karras").rho == 7.0
+    with pytest.raises(ValueError) as err:
+        Registry.get("time_grid", "karras", rho=0)
+    assert str(err.value) == "time_grid 'karras': rho must be > 0, got 0"

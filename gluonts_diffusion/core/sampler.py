@@ -12,6 +12,7 @@ from .denoiser import Denoiser
 from .noise import BaseNoise
 from .registry import Registry
 from .sde import BaseSDE
+from .tensors import full_t
 from .time_grid import BaseTimeGrid
 
 
@@ -21,21 +22,33 @@ class BaseSampler(Component, ABC):
     Args:
         num_steps: number of time steps.
         time_grid: name of a registered time grid (``Registry.list("time_grid")``): ``uniform`` in t,
-            ``quadratic`` (denser near data) or ``logsnr`` (uniform in log-SNR) are built in.
+            ``quadratic`` (denser near data), ``logsnr`` (uniform in log-SNR) or ``karras`` (Karras et al.,
+            2022, rho = 7) are built in.
+        denoise: after the last step return the denoiser's ``x0`` prediction at ``t = sde.eps`` (Song et
+            al., 2021's ``denoise=True``; one more network evaluation) instead of ``x_eps``.
+
+    Subclasses end :meth:`sample` with ``return self.finish(denoiser, x, sde)``.
     """
 
-    def __init__(self, num_steps: int = 50, time_grid: str = "uniform") -> None:
+    def __init__(self, num_steps: int = 50, time_grid: str = "uniform", denoise: bool = False) -> None:
         check_int("num_steps", num_steps, 1)
         known = Registry.list("time_grid")
         if time_grid not in known:
             raise ValueError(f"unknown time_grid {time_grid!r}; known time grids: {', '.join(known)}")
         self.num_steps = int(num_steps)
         self.time_grid = time_grid
+        self.denoise = bool(denoise)
 
     @property
     def nfe(self) -> int:
-        """Network evaluations per sample path."""
-        return self.num_steps
+        """Network evaluations per sample path (the final denoising step included)."""
+        return self.num_steps + self.denoise
+
+    def finish(self, denoiser: Denoiser, x: torch.Tensor, sde: BaseSDE) -> torch.Tensor:
+        """``x`` at ``t = sde.eps`` ``(batch, length, channels)``, or its ``x0`` prediction when ``denoise``."""
+        if not self.denoise:
+            return x
+        return denoiser.x0(x, full_t(sde.eps, x.shape[0], x))
 
     def timesteps(self, sde: BaseSDE, device=None, dtype=torch.float32) -> torch.Tensor:
         """Decreasing grid ``(num_steps + 1,)`` from 1 to ``sde.eps``, from the registered ``time_grid``."""

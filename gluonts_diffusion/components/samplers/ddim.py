@@ -18,11 +18,14 @@ class DDIMSampler(LogSNRPathSampler):
     Args:
         num_steps: network evaluations per sample path.
         eta: stochasticity, in [0, 1].
-        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ``karras``, ...
+        denoise: return the ``x0`` prediction at ``t = eps`` after the last step (one more evaluation).
     """
 
-    def __init__(self, num_steps: int = 50, eta: float = 0.0, time_grid: str = "uniform") -> None:
-        super().__init__(num_steps=num_steps, time_grid=time_grid)
+    def __init__(
+        self, num_steps: int = 50, eta: float = 0.0, time_grid: str = "uniform", denoise: bool = False
+    ) -> None:
+        super().__init__(num_steps=num_steps, time_grid=time_grid, denoise=denoise)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta}")
         self.eta = float(eta)
@@ -39,4 +42,4 @@ class DDIMSampler(LogSNRPathSampler):
             x = a_s * x0 + torch.sqrt((s_s**2 - c**2).clamp_min(0)) * eps
             if self.eta > 0:
                 x = x + c * noise.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return x
+        return self.finish(denoiser, x, sde)

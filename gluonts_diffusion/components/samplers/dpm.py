@@ -30,8 +30,9 @@ class DPMSolverSampler(LogSNRPathSampler):
         algorithm: ``dpmsolver`` (noise prediction) or ``dpmsolver++`` (data prediction, better for
             few steps and guidance).
         time_grid: a registered time grid: ``logsnr`` (uniform in lambda, the paper's choice), ``uniform``,
-            ``quadratic``, ...
+            ``quadratic``, ``karras``, ...
         lower_order_final: use lower orders at the final steps when ``num_steps < 10``.
+        denoise: return the ``x0`` prediction at ``t = eps`` after the last step (one more evaluation).
     """
 
     def __init__(
@@ -41,8 +42,9 @@ class DPMSolverSampler(LogSNRPathSampler):
         algorithm: Algorithm = "dpmsolver++",
         time_grid: str = "logsnr",
         lower_order_final: bool = True,
+        denoise: bool = False,
     ) -> None:
-        super().__init__(num_steps=num_steps, time_grid=time_grid)
+        super().__init__(num_steps=num_steps, time_grid=time_grid, denoise=denoise)
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
         check_choice("algorithm", algorithm, Algorithm)
@@ -98,4 +100,4 @@ class DPMSolverSampler(LogSNRPathSampler):
                 phi2 = phi1 / h - 1.0
                 phi3 = phi2 / h - 0.5
                 x = base - (s_s * phi2) * d1 - (s_s * phi3) * d2
-        return x
+        return self.finish(denoiser, x, sde)

@@ -16,11 +16,18 @@ class EulerSampler(BaseSampler):
     Args:
         num_steps: network evaluations per sample path.
         probability_flow: integrate the deterministic ODE ``dx = [f x - g^2 score / 2] dt`` instead.
-        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ``karras``, ...
+        denoise: return the ``x0`` prediction at ``t = eps`` after the last step (one more evaluation).
     """
 
-    def __init__(self, num_steps: int = 1000, probability_flow: bool = False, time_grid: str = "uniform") -> None:
-        super().__init__(num_steps=num_steps, time_grid=time_grid)
+    def __init__(
+        self,
+        num_steps: int = 1000,
+        probability_flow: bool = False,
+        time_grid: str = "uniform",
+        denoise: bool = False,
+    ) -> None:
+        super().__init__(num_steps=num_steps, time_grid=time_grid, denoise=denoise)
         self.probability_flow = bool(probability_flow)
 
     def sample(self, denoiser, x, sde, noise, generator=None):
@@ -33,4 +40,4 @@ class EulerSampler(BaseSampler):
             if not self.probability_flow and i < self.num_steps - 1:
                 g = expand_t(sde.diffusion(t), x)
                 x = x + g * torch.sqrt(-dt) * noise.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return x
+        return self.finish(denoiser, x, sde)

@@ -20,15 +20,16 @@ class HeunSampler(LogSNRPathSampler):
     Args:
         num_steps: time steps (network evaluations: ``2 * num_steps - 1``).
         time_grid: a registered time grid: ``logsnr`` (uniform in log-SNR, i.e. geometric in
-            ``sigma / alpha``, close to Karras et al.'s schedule), ``uniform``, ``quadratic``, ...
+            ``sigma / alpha``), ``karras`` (Karras et al.'s schedule), ``uniform``, ``quadratic``, ...
+        denoise: return the ``x0`` prediction at ``t = eps`` after the last step (one more evaluation: ``2 * num_steps``).
     """
 
-    def __init__(self, num_steps: int = 18, time_grid: str = "logsnr") -> None:
-        super().__init__(num_steps=num_steps, time_grid=time_grid)
+    def __init__(self, num_steps: int = 18, time_grid: str = "logsnr", denoise: bool = False) -> None:
+        super().__init__(num_steps=num_steps, time_grid=time_grid, denoise=denoise)
 
     @property
     def nfe(self) -> int:
-        return 2 * self.num_steps - 1
+        return 2 * self.num_steps - 1 + self.denoise
 
     def sample(self, denoiser, x, sde, noise, generator=None):
         ts = self.timesteps(sde, dtype=torch.float64)  # coefficients in float64, cast per step
@@ -44,4 +45,4 @@ class HeunSampler(LogSNRPathSampler):
                 d_next = denoiser.eps(a_s * y_next, full_t(ts[i + 1], batch, x))
                 y_next = y + ds * 0.5 * (d + d_next)
             x = a_s * y_next
-        return x
+        return self.finish(denoiser, x, sde)

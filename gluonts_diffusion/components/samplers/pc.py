@@ -34,7 +34,8 @@ class PCSampler(BaseSampler):
         corrector_steps: Langevin steps per predictor step (network evaluations per path:
             ``num_steps * (1 + corrector_steps)``).
         predictor: ``reverse_diffusion`` or ``euler``.
-        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ...
+        time_grid: a registered time grid: ``uniform``, ``quadratic``, ``logsnr``, ``karras``, ...
+        denoise: return the ``x0`` prediction at ``t = eps`` after the last step (one more evaluation).
     """
 
     def __init__(
@@ -44,8 +45,9 @@ class PCSampler(BaseSampler):
         corrector_steps: int = 1,
         predictor: Predictor = "reverse_diffusion",
         time_grid: str = "uniform",
+        denoise: bool = False,
     ) -> None:
-        super().__init__(num_steps=num_steps, time_grid=time_grid)
+        super().__init__(num_steps=num_steps, time_grid=time_grid, denoise=denoise)
         if not snr >= 0:
             raise ValueError(f"snr must be >= 0, got {snr}")
         if isinstance(corrector_steps, bool) or int(corrector_steps) != corrector_steps or corrector_steps < 0:
@@ -57,7 +59,7 @@ class PCSampler(BaseSampler):
 
     @property
     def nfe(self) -> int:
-        return self.num_steps * (1 + self.corrector_steps)
+        return self.num_steps * (1 + self.corrector_steps) + self.denoise
 
     def _noise(self, x, noise, generator):
         return noise.sample(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -88,4 +90,4 @@ class PCSampler(BaseSampler):
                 x = x + sde.reverse_drift(x, t, score) * dt
                 if not last:
                     x = x + expand_t(sde.diffusion(t), x) * (-dt) ** 0.5 * self._noise(x, noise, generator)
-        return x
+        return self.finish(denoiser, x, sde)
