@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable, Literal
 
 import torch
+from torch import Tensor
 
 from .component import check_choice
 from .sde import BaseSDE
@@ -70,25 +71,15 @@ def _convert(
 
 
 def to_eps(
-    out: torch.Tensor,
-    x: torch.Tensor,
-    t: torch.Tensor,
-    sde: BaseSDE,
-    parameterization: Parameterization,
-    sigma_data: float = 1.0,
-) -> torch.Tensor:
+    out: Tensor, x: Tensor, t: Tensor, sde: BaseSDE, parameterization: Parameterization, sigma_data: float = 1.0
+) -> Tensor:
     """Convert a raw output ``out`` at ``(x, t)`` (batch, length, channels) into the noise prediction."""
     return _convert(out, x, t, sde, parameterization, True, sigma_data)
 
 
 def from_eps(
-    eps: torch.Tensor,
-    x: torch.Tensor,
-    t: torch.Tensor,
-    sde: BaseSDE,
-    parameterization: Parameterization,
-    sigma_data: float = 1.0,
-) -> torch.Tensor:
+    eps: Tensor, x: Tensor, t: Tensor, sde: BaseSDE, parameterization: Parameterization, sigma_data: float = 1.0
+) -> Tensor:
     """The target a network with ``parameterization`` must output when the true noise is ``eps``."""
     return _convert(eps, x, t, sde, parameterization, False, sigma_data)
 
