@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gluonts_diffusion.core.denoiser import Denoiser, from_eps
+from gluonts_diffusion.core.denoiser import Denoiser, from_eps, network_input
 from gluonts_diffusion.core.registry import Registry
 
 DTYPE = torch.float64
@@ -98,3 +98,14 @@ class SpreadProblem(GaussianProblem):
         self.mean = 0.5 * stds
         self.cov = torch.diag(stds**2)
         self.noise_cov = torch.kron(noise.covariance(LENGTH).to(DTYPE), torch.eye(CHANNELS, dtype=DTYPE))
+
+
+def oracle_network(eps_fn, sde, parameterization, sigma_data=1.0):
+    """The network ``net(x_in, t)`` whose denoiser is ``eps_fn(x, t)``: it undoes the input preconditioning
+    (``x_in = c_in x / alpha`` for "edm", ``x`` otherwise) and outputs ``eps`` as ``parameterization``."""
+
+    def net(x_in, t):
+        x = x_in / network_input(torch.ones_like(x_in), t, sde, parameterization, sigma_data)
+        return from_eps(eps_fn(x, t), x, t, sde, parameterization, sigma_data)
+
+    return net

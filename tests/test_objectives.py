@@ -11,7 +11,17 @@ from typing import get_args
 
 import pytest
 import torch
-from oracles import CHANNELS, DIM, DTYPE, LENGTH, GaussianProblem, make_noise, make_sde, registry_cases
+from oracles import (
+    CHANNELS,
+    DIM,
+    DTYPE,
+    LENGTH,
+    GaussianProblem,
+    make_noise,
+    make_sde,
+    oracle_network,
+    registry_cases,
+)
 
 from gluonts_diffusion.core.denoiser import Denoiser, Parameterization, from_eps, to_eps
 from gluonts_diffusion.core.registry import Registry
@@ -32,16 +42,16 @@ class GaussianData(GaussianProblem):
         quad = (d @ torch.linalg.inv(self.cov) * d).sum(1)
         return 0.5 * (quad + torch.logdet(2 * math.pi * self.cov)) / DIM
 
-    def network(self, sde, parameterization, delta=0.0, direction="nonlinear"):
+    def network(self, sde, parameterization, delta=0.0, direction="nonlinear", sigma_data=1.0):
         """The optimal network for ``parameterization``, optionally moved by ``delta`` along a direction in eps."""
 
-        def net(x, t):
+        def eps_fn(x, t):
             eps = self.eps(x, t, sde)
             if delta:
                 eps = eps + delta * DIRECTIONS[direction](x, eps)
-            return from_eps(eps, x, t, sde, parameterization)
+            return eps
 
-        return net
+        return oracle_network(eps_fn, sde, parameterization, sigma_data)
 
 
 #: perturbations of the optimal noise prediction ``eps`` at ``x``: a bias, a rescaling of the denoiser,
@@ -55,7 +65,8 @@ DIRECTIONS = {
 
 #: parameter sets per objective; an objective registered later is tested with its defaults
 OBJECTIVE_CONFIGS = {
-    "denoising": [dict(parameterization=p) for p in ("eps", "x0", "velocity")],
+    "denoising": [dict(parameterization=p) for p in ("eps", "x0", "velocity", "edm")]
+    + [dict(parameterization="edm", sigma_data=0.5)],
     "score_matching": [dict(loss_weight=w) for w in ("sigma2", "likelihood", "uniform")],
     "variational_bound": [dict(importance_sampling=True), dict(importance_sampling=False)],
 }
@@ -81,7 +92,14 @@ def relative_slope(objective, data, sde, x0, mask, at, direction="nonlinear", h=
     other denoiser or target biases it.
     """
     values = [
-        losses(objective, data.network(sde, objective.parameterization, at + d, direction), x0, mask, sde, data.noise)
+        losses(
+            objective,
+            data.network(sde, objective.parameterization, at + d, direction, objective.sigma_data),
+            x0,
+            mask,
+            sde,
+            data.noise,
+        )
         for d in (-h, 0.0, h)
     ]
     slope = (values[2] - values[0]) / (2 * h)
@@ -108,7 +126,9 @@ def check_minimised(name, params, sde, noise):
     # power: half-way to a wrong denoiser the slope is clearly positive
     mean, stderr = mean_and_stderr(relative_slope(objective, data, sde, x0, mask, 0.5))
     assert mean > 4 * stderr
-    base = losses(objective, data.network(sde, objective.parameterization), x0, mask, sde, noise)
+    base = losses(
+        objective, data.network(sde, objective.parameterization, sigma_data=objective.sigma_data), x0, mask, sde, noise
+    )
     assert base.shape == (BATCH,) and torch.isfinite(base).all() and (base >= 0).all()
 
 
@@ -133,7 +153,7 @@ def test_unobserved_entries_do_not_count(name, params, noise_name):
     x0 = data.sample(64)
     mask = (torch.rand(x0.shape, generator=torch.Generator().manual_seed(2)) > 0.3).to(DTYPE)
     mask[0] = 0  # a fully unobserved row
-    good = data.network(sde, objective.parameterization)
+    good = data.network(sde, objective.parameterization, sigma_data=objective.sigma_data)
     bad = lambda x, t: good(x, t) + 5.0 * (1 - mask)  # noqa: E731 - wrong only where unobserved
     torch.testing.assert_close(
         losses(objective, bad, x0, mask, sde, noise), losses(objective, good, x0, mask, sde, noise)
@@ -323,6 +343,7 @@ def test_parameterization_attribute_and_float32(name, params):
     sde, noise = make_sde("vpsde"), make_noise("standard")
     data = GaussianData(noise)
     x0 = data.sample(32).float()
-    net = lambda x, t: data.network(sde, objective.parameterization)(x.double(), t.double()).float()  # noqa: E731
+    optimal = data.network(sde, objective.parameterization, sigma_data=objective.sigma_data)
+    net = lambda x, t: optimal(x.double(), t.double()).float()  # noqa: E731
     out = objective.loss(net, x0, torch.ones_like(x0), sde, noise, torch.Generator().manual_seed(0))
     assert out.shape == (32,) and out.dtype == torch.float32 and torch.isfinite(out).all()

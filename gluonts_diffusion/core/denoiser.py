@@ -3,6 +3,10 @@
 With ``x_t = alpha x0 + sigma eps`` (eps drawn from the noise, covariance Sigma) and
 ``v = dx_t/dt = alpha' x0 + sigma' eps`` every parameterization determines the others
 (Kingma et al. 2021; Lipman et al. 2023 for the velocity). "score" is ``Sigma grad log p = -eps / sigma``.
+"edm" is Karras et al.'s (2022, Table 1) preconditioning: on the scaled path ``x / alpha`` with noise level
+``k = sigma / alpha`` and data std ``sigma_data``, the network sees ``c_in x / alpha`` and
+``x0 = c_skip x / alpha + c_out F``, so at low noise (``c_skip -> 1``, ``c_out -> 0``) it only predicts a
+correction to its input. The network still receives ``t`` (not ``c_noise = log(k) / 4``).
 Samplers see the network only through a :class:`Denoiser` (k-diffusion's term, Karras et al. 2022).
 """
 
@@ -11,13 +15,30 @@ from __future__ import annotations
 from typing import Callable, Literal
 
 import torch
+from torch import Tensor
 
 from .component import check_choice
 from .sde import BaseSDE
 from .tensors import expand_t
 
 #: what a network outputs
-Parameterization = Literal["eps", "x0", "score", "velocity"]
+Parameterization = Literal["eps", "x0", "score", "velocity", "edm"]
+
+
+def _edm_root(alpha: torch.Tensor, sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    """``sqrt(sigma^2 + sigma_data^2 alpha^2) = alpha sqrt(k^2 + sigma_data^2)``: in these terms ``c_in / alpha =
+    1 / root``, ``c_skip / alpha = sigma_data^2 alpha / root^2``, ``c_out = sigma sigma_data / root`` (finite at
+    ``alpha = 0``)."""
+    return torch.sqrt(sigma**2 + (sigma_data * alpha) ** 2)
+
+
+def network_input(
+    x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: Parameterization, sigma_data: float = 1.0
+) -> torch.Tensor:
+    """What the network sees at ``(x, t)``: ``c_in x / alpha`` for "edm", ``x`` itself (the same tensor) otherwise."""
+    if parameterization != "edm":
+        return x
+    return x / _edm_root(expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x), sigma_data)
 
 
 def _convert(
@@ -27,12 +48,18 @@ def _convert(
     sde: BaseSDE,
     parameterization: Parameterization,
     to_eps: bool,
+    sigma_data: float = 1.0,
 ) -> torch.Tensor:
     """``parameterization`` output -> eps (``to_eps``) or eps -> that output; each pair of formulas are inverses."""
     check_choice("parameterization", parameterization, Parameterization)
     if parameterization == "eps":
         return value
     alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
+    if parameterization == "edm":  # eps = (x - alpha x0) / sigma with x0 = c_skip x / alpha + c_out F
+        root = _edm_root(alpha, sigma, sigma_data)
+        if to_eps:
+            return sigma * x / root**2 - alpha * sigma_data * value / root
+        return (sigma * x / root**2 - value) * root / (alpha * sigma_data)
     if parameterization == "x0":
         return (x - alpha * value) / sigma if to_eps else (x - sigma * value) / alpha
     if parameterization == "score":
@@ -44,17 +71,17 @@ def _convert(
 
 
 def to_eps(
-    out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: Parameterization
-) -> torch.Tensor:
+    out: Tensor, x: Tensor, t: Tensor, sde: BaseSDE, parameterization: Parameterization, sigma_data: float = 1.0
+) -> Tensor:
     """Convert a raw output ``out`` at ``(x, t)`` (batch, length, channels) into the noise prediction."""
-    return _convert(out, x, t, sde, parameterization, to_eps=True)
+    return _convert(out, x, t, sde, parameterization, True, sigma_data)
 
 
 def from_eps(
-    eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, sde: BaseSDE, parameterization: Parameterization
-) -> torch.Tensor:
+    eps: Tensor, x: Tensor, t: Tensor, sde: BaseSDE, parameterization: Parameterization, sigma_data: float = 1.0
+) -> Tensor:
     """The target a network with ``parameterization`` must output when the true noise is ``eps``."""
-    return _convert(eps, x, t, sde, parameterization, to_eps=False)
+    return _convert(eps, x, t, sde, parameterization, False, sigma_data)
 
 
 class Denoiser:
@@ -65,6 +92,7 @@ class Denoiser:
             ``(batch, length, channels)`` and ``(batch,)``.
         sde: gives ``alpha(t)``, ``sigma(t)`` and their derivatives.
         parameterization: what ``network`` outputs.
+        sigma_data: the data std the "edm" preconditioning assumes (unused by the others).
     """
 
     def __init__(
@@ -72,16 +100,19 @@ class Denoiser:
         network: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         sde: BaseSDE,
         parameterization: Parameterization = "eps",
+        sigma_data: float = 1.0,
     ) -> None:
         check_choice("parameterization", parameterization, Parameterization)
         self.network = network
         self.sde = sde
         self.parameterization = parameterization
+        self.sigma_data = sigma_data
         self.calls = 0
 
     def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        return to_eps(self.network(x, t), x, t, self.sde, self.parameterization)
+        p, sd = self.parameterization, self.sigma_data
+        return to_eps(self.network(network_input(x, t, self.sde, p, sd), t), x, t, self.sde, p, sd)
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         eps = self.eps(x, t)

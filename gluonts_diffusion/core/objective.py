@@ -16,11 +16,13 @@ from .sde import BaseSDE
 class BaseObjective(Component, ABC):
     """A training loss for the denoiser.
 
-    ``parameterization`` names what the network outputs (``eps``, ``x0``, ``score`` or ``velocity``); the
-    :class:`~gluonts_diffusion.core.denoiser.Denoiser` layer converts it for the samplers.
+    ``parameterization`` names what the network outputs (``eps``, ``x0``, ``score``, ``velocity`` or ``edm``) and
+    ``sigma_data`` the data std the ``edm`` preconditioning assumes; the
+    :class:`~gluonts_diffusion.core.denoiser.Denoiser` layer converts the output for the samplers.
     """
 
     parameterization: Parameterization = "eps"
+    sigma_data: float = 1.0
 
     def sample_time(self, batch: int, sde: BaseSDE, generator=None, device=None, dtype=None) -> torch.Tensor:
         """Training times ``(batch,)``, uniform on ``[sde.eps, 1]`` by default."""

@@ -300,7 +300,7 @@ class DiffusionModel(nn.Module):
             out_u = self.denoise(x, t, uncond)
             return out_u + w * (out_c - out_u)
 
-        return Denoiser(network, self.sde, self.objective.parameterization)
+        return Denoiser(network, self.sde, self.objective.parameterization, self.objective.sigma_data)
 
     def forward(
         self,
