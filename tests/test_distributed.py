@@ -12,34 +12,23 @@ import pytest
 import torch
 import yaml
 from gluonts.model.predictor import Predictor
+from tiny import TINY_CONFIG, tiny_config
 
 from gluonts_diffusion.experiments.config import ConfigError, estimator_kwargs, lightning_strategy, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DDP_CONFIG = {
-    "experiment": {"name": "ddp", "seed": 0},
-    "components": {
-        "architecture": {
-            "type": "transformer",
-            "params": {"model_dim": 16, "num_heads": 2, "num_layers": 1, "dropout": 0.0},
-        },
-        "sampler": {"type": "ddim", "params": {"num_steps": 3}},
-    },
-    "data": {"dataset": "m4_hourly", "history_len": 96, "max_series": 4},
-    "training": {
-        "batch_size": 8,
-        "num_epochs": 1,
-        "num_batches_per_epoch": 2,
-        "accelerator": "cpu",
+#: the tiny experiment on two CPU processes (gloo), without baselines
+DDP_CONFIG = tiny_config(
+    experiment={"name": "ddp", "seed": 0},
+    training={
+        **TINY_CONFIG["training"],
         "devices": 2,
         "num_nodes": 1,
         "strategy": {"type": "ddp", "process_group_backend": "gloo"},
-        "trainer_kwargs": {"enable_progress_bar": False, "enable_model_summary": False},
     },
-    "evaluation": {"num_samples": 8, "baselines": []},
-    "logging": {"tensorboard": False},
-}
+    evaluation={"num_samples": 8, "baselines": []},
+)
 
 
 def test_training_section_goes_to_lightning():
