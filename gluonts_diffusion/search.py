@@ -43,19 +43,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gluonts_diffusion.experiments.config import ConfigError, validate_config
     from gluonts_diffusion.experiments.search import run_search, validate_search_config
 
-    try:
-        base = validate_config(args.base_config)
-        search = validate_search_config(args.search_config, base)
+    try:  # validated once: here with --validate-only, else by run_search
+        if args.validate_only:
+            search = validate_search_config(args.search_config, validate_config(args.base_config))
+            print(
+                f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} Optuna sampler, "
+                f"{len(search['parameters'])} parameters, {search['study']['n_trials']} trials)"
+            )
+            return 0
+        result = run_search(
+            args.base_config, args.search_config, output_dir=args.output, **options(args, SEARCH_OPTIONS)
+        )
     except ConfigError as err:
         print(f"invalid config: {err}", file=sys.stderr)
         return 2
-    if args.validate_only:
-        print(
-            f"{args.base_config} + {args.search_config}: valid ({search['study']['sampler']} Optuna sampler, "
-            f"{len(search['parameters'])} parameters, {search['study']['n_trials']} trials)"
-        )
-        return 0
-    result = run_search(base, search, output_dir=args.output, **options(args, SEARCH_OPTIONS))
     print(f"study {result.study_name} ({result.storage}): {result.n_complete} complete, {result.n_failed} failed")
     if result.best_value is not None:
         print(f"best {result.metric} = {result.best_value:.6g} with {result.best_params}")

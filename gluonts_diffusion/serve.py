@@ -48,12 +48,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.workers < 1 or not 0 < args.port < 65536:
         print(f"--workers must be >= 1 and --port in 1..65535, got {args.workers} and {args.port}", file=sys.stderr)
         return 2
-    from gluonts.model.predictor import Predictor
-
+    from gluonts_diffusion.model.predictor import load_predictor
     from gluonts_diffusion.serving.http import make_app
 
-    try:
-        predictor = Predictor.deserialize(args.model)
+    try:  # load_predictor checks what the folder names before anything is imported (GluonTS's loader does not)
+        predictor = load_predictor(args.model)
     except Exception as err:  # a missing folder, a truncated file, an edited or refused config
         print(f"cannot load the predictor in {args.model}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2

@@ -50,8 +50,8 @@ def _convert(
     to_eps: bool,
     sigma_data: float = 1.0,
 ) -> torch.Tensor:
-    """``parameterization`` output -> eps (``to_eps``) or eps -> that output; each pair of formulas are inverses."""
-    check_choice("parameterization", parameterization, Parameterization)
+    """``parameterization`` output -> eps (``to_eps``) or eps -> that output; each pair of formulas are inverses.
+    Runs at every network evaluation: an unknown name is refused only after the known ones are tried."""
     if parameterization == "eps":
         return value
     alpha, sigma = expand_t(sde.alpha(t), x), expand_t(sde.sigma(t), x)
@@ -64,6 +64,8 @@ def _convert(
         return (x - alpha * value) / sigma if to_eps else (x - sigma * value) / alpha
     if parameterization == "score":
         return -sigma * value if to_eps else -value / sigma
+    if parameterization != "velocity":
+        check_choice("parameterization", parameterization, Parameterization)  # raises, naming the known ones
     d_alpha, d_sigma = expand_t(sde.d_alpha(t), x), expand_t(sde.d_sigma(t), x)
     if to_eps:
         return (alpha * value - d_alpha * x) / (alpha * d_sigma - sigma * d_alpha)

@@ -82,6 +82,10 @@ class BaseSDE(Component, ABC):
         """``lambda(t) = log(alpha^2 / sigma^2)``, decreasing in t."""
         return 2 * (torch.log(self.alpha(t)) - torch.log(self.sigma(t)))
 
+    def log_snr_range(self) -> torch.Tensor:
+        """``(lambda(1), lambda(eps))`` in float64: the log-SNR at the prior and at the data end of the path."""
+        return self.log_snr(torch.tensor([1.0, self.eps], dtype=torch.float64))
+
     def t_from_log_snr(self, lam: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`log_snr` (bisection on [eps, 1]; closed forms override)."""
         lo = torch.full_like(lam, self.eps, dtype=torch.float64)

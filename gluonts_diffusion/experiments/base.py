@@ -18,6 +18,7 @@ An experiment type is chosen by the config key ``experiment.type`` (default ``fo
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,11 @@ from .config import ConfigError, check_config_dataset, experiment_class, load_co
 
 __all__ = ["BaseExperiment", "ExperimentResult", "apply_overrides", "experiment_class", "in_process", "last_checkpoint"]
 
-from .scoring import TABLE_METRICS, VAL_PREFIX  # reported in tables, in order (defined with every metric in scoring.py)
+from .scoring import (  # reported in tables, in order (defined with every metric in scoring.py)
+    TABLE_METRICS,
+    VAL_PREFIX,
+    base_metric,
+)
 
 #: what ``--debug`` shrinks a run to
 DEBUG_OVERRIDES = {"max_epochs": 1, "num_batches_per_epoch": 2, "num_series": 8, "num_samples": 20}
@@ -100,10 +105,14 @@ class ExperimentResult:
         out["sample_seconds_per_series"] = self.sample_seconds_per_series
         return out
 
+    def write(self) -> None:
+        """Write :meth:`to_dict` as JSON to ``metrics_path`` (the run's ``metrics.json``)."""
+        Path(str(self.metrics_path)).write_text(json.dumps(self.to_dict(), indent=2, default=str))
+
     def table(self) -> str:
         """Markdown table of the reported metrics, this model beside its baselines (and, with validation
         windows, its ``val_`` metrics as a row of their own)."""
-        validation = {k[len(VAL_PREFIX) :]: v for k, v in self.metrics.items() if k.startswith(VAL_PREFIX)}
+        validation = {base_metric(k): v for k, v in self.metrics.items() if k.startswith(VAL_PREFIX)}
         rows = {self.name: self.metrics, **({f"{self.name} (validation windows)": validation} if validation else {})}
         rows.update(self.baselines)
         head = "| model | " + " | ".join(TABLE_METRICS) + " |"

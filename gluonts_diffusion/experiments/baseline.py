@@ -8,7 +8,6 @@ Writes ``<run_dir>/metrics.json`` (and Lightning's checkpoints of trained baseli
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -84,5 +83,5 @@ class BaselineExperiment(BaseExperiment):
             metrics_path=str(self.run_dir / "metrics.json"),
             config=self.config,
         )
-        Path(result.metrics_path or "").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        result.write()
         return result

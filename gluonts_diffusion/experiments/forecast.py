@@ -7,7 +7,6 @@ In a distributed run (``training.strategy: ddp``) every process trains; only ran
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from gluonts_diffusion.model.config import config_value, estimator_arguments
 
 from .base import BaseExperiment, ExperimentResult, last_checkpoint
 from .plotting import plot_forecasts
-from .scoring import VAL_PREFIX, score
+from .scoring import VAL_PREFIX, base_metric, score
 from .validation import choices, holdout, score_validation, scores_test
 
 logger = logging.getLogger(__name__)
@@ -213,7 +212,7 @@ class ForecastExperiment(BaseExperiment):
         result.predictor_path = str(self.run_dir / "predictor")
         result.log_dir = self.log_dir()
         result.metrics_path = str(self.run_dir / "metrics.json")
-        self._write(result)
+        result.write()
         self.log_results(result)
         if test:
             self.score_baselines(result, evaluation.get("baselines", ["seasonal_naive"]) or [])
@@ -255,7 +254,7 @@ class ForecastExperiment(BaseExperiment):
                 result.baselines[name] = baseline.run().metrics
             except ValueError as err:
                 logger.warning("baseline %s skipped: %s", name, err)
-            self._write(result)
+            result.write()
 
     # ------------------------------------------------------------------ logging
     def log_dir(self) -> Optional[str]:
@@ -273,7 +272,7 @@ class ForecastExperiment(BaseExperiment):
         import math
 
         scalars = {
-            f"validation/{k[len(VAL_PREFIX) :]}" if k.startswith(VAL_PREFIX) else f"test/{k}": v
+            f"validation/{base_metric(k)}" if k.startswith(VAL_PREFIX) else f"test/{k}": v
             for k, v in result.metrics.items()
             if isinstance(v, float)
             and math.isfinite(v)
@@ -296,7 +295,3 @@ class ForecastExperiment(BaseExperiment):
                     lg.experiment.finish()
             except Exception as err:
                 logger.warning("logger %s failed to close: %s", type(lg).__name__, err)
-
-    @staticmethod
-    def _write(result: ExperimentResult) -> None:
-        Path(result.metrics_path).write_text(json.dumps(result.to_dict(), indent=2, default=str))

@@ -29,12 +29,18 @@ def scores_test(config: Mapping[str, Any]) -> bool:
     return True if value is None else bool(value)
 
 
-def on_validation_only(config: Dict[str, Any]) -> Dict[str, Any]:
-    """``config`` made to choose on validation only (a search trial): ``training.validation`` on (1 window unless
-    the config asks for more), ``evaluation.test: false`` (the test split is not even read) and no baselines."""
-    config["training"] = dict(config.get("training") or {})
+def with_validation(config: Dict[str, Any]) -> Dict[str, Any]:
+    """``config`` with ``training.validation`` on (1 window unless it asks for more), e.g. for
+    ``compare --select-on validation``."""
     if not validation_windows(config):
-        config["training"]["validation"] = True
+        config["training"] = {**(config.get("training") or {}), "validation": True}
+    return config
+
+
+def on_validation_only(config: Dict[str, Any]) -> Dict[str, Any]:
+    """``config`` made to choose on validation only (a search trial): :func:`with_validation`,
+    ``evaluation.test: false`` (the test split is not even read) and no baselines."""
+    config = with_validation(config)
     config["evaluation"] = {**(config.get("evaluation") or {}), "test": False, "baselines": []}
     return config
 

@@ -150,7 +150,6 @@ def check_exportable(model: DiffusionModel) -> None:
         name = getattr(getattr(model, kind), "registry_name", None)
         if name in UNTRACEABLE:
             raise ExportError(f"export_model: {kind} {name!r} cannot be exported to ONNX: {UNTRACEABLE[name]}")
-    noise_colour(model.noise, model.diffused_shape[0])
 
 
 def graph_inputs(graph: SamplingGraph, batch: int = 2) -> Dict[str, torch.Tensor]:

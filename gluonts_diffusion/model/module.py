@@ -102,18 +102,15 @@ class DiffusionModel(nn.Module):
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
         length, channels = pre.diffused_shape(prediction_length, c)
-        self.context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
-        self.future_dim = c * len(self.future_lags) + num_time_features
-        self.shapes = ArchitectureShapes(
-            length, channels, context_length, self.context_dim, self.future_dim, prediction_length
-        )
+        context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
+        future_dim = c * len(self.future_lags) + num_time_features
+        self.shapes = ArchitectureShapes(length, channels, context_length, context_dim, future_dim, prediction_length)
         built = build_components(components, self.shapes, prebuilt={"preprocessing": pre})
         check_compatible(built)
         self.preprocessing = built["preprocessing"]
         self.architecture = built["architecture"]
         self.noise, self.sde = built["noise"], built["sde"]
         self.objective, self.sampler = built["objective"], built["sampler"]
-        self.diffused_shape = (length, channels)
         self.compile_options = compile_options(compile)
         self.gradient_checkpointing = bool(gradient_checkpointing)
         if self.gradient_checkpointing:
@@ -142,6 +139,11 @@ class DiffusionModel(nn.Module):
         """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
         the network may compute in bf16/fp16; the diffusion math stays in float32)."""
         return self.network(x, t, cond).to(x.dtype)
+
+    @property
+    def diffused_shape(self) -> Tuple[int, int]:
+        """``(length, channels)`` of the diffused window (the preprocessor's representation of the horizon)."""
+        return self.shapes.length, self.shapes.channels
 
     def describe_inputs(
         self, batch_size: int = 1, stage: Literal["prediction", "training", "denoiser"] = "prediction"

@@ -51,9 +51,7 @@ def component_spec(
         except (RegistryError, ValueError) as err:
             raise ComponentError(kind, str(err)) from None
         spec[kind] = {"name": name, "params": kwargs, "module": type(built[kind]).__module__}
-    reasons = compatibility_errors(built)
-    if reasons:
-        raise ComponentError(None, "incompatible components: " + "; ".join(reasons))
+    check_compatible(built)
     return spec
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -27,6 +27,6 @@ class NoiseSource:
     def from_metadata(cls, meta: dict, seed: Seed = None) -> NoiseSource:
         return cls(meta["noise"]["num_draws"], meta["noise"]["shape"], seed)
 
-    def draw(self, batch: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    def draw(self, batch: int) -> np.ndarray:
         """Noise for ``batch`` series, float32 ``(num_draws, batch, *shape)``."""
-        return (rng or self.rng).standard_normal((self.num_draws, batch, *self.shape), dtype=np.float32)
+        return self.rng.standard_normal((self.num_draws, batch, *self.shape), dtype=np.float32)

@@ -30,7 +30,7 @@ class Forecaster:
     def __init__(self, model: str, options: Options, freq: Optional[str] = None) -> None:
         self.predictor = load_predictor(model)
         self.freq = freq or self.predictor.freq
-        self.target_dim = int(self.predictor.prediction_net.hparams["model_kwargs"]["target_dim"])
+        self.target_dim = self.predictor.target_dim
         self.options = options
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:

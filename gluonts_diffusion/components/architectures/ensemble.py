@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, get_args
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, cast, get_args
 
 import torch
 
@@ -127,8 +127,8 @@ class EnsembleArchitecture(BaseArchitecture):
 
     @property
     def member_architectures(self) -> List[BaseArchitecture]:
-        """The members, in order."""
-        return [m for m in self.members if isinstance(m, BaseArchitecture)]
+        """The members, in order (``self.members`` typed as architectures: every member comes from the registry)."""
+        return cast(List[BaseArchitecture], list(self.members))
 
     def create_layers(self, shapes: ArchitectureShapes) -> None:
         for member in self.member_architectures:

@@ -44,7 +44,7 @@ def sample_time_logsnr(batch: int, sde: BaseSDE, generator=None, device=None, dt
     The density of ``t`` is ``|d log_snr/dt| / (log_snr(eps) - log_snr(1))``: importance sampling
     proportional to the likelihood weighting ``g^2 / sigma^2`` (Song et al., 2021; Kingma et al., 2021).
     """
-    lo, hi = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
+    lo, hi = sde.log_snr_range()
     u = torch.rand(batch, generator=generator, device=device, dtype=torch.float64)
     t = sde.t_from_log_snr((lo + (hi - lo) * u).to(device))
     return t.clamp(sde.eps, 1.0).to(dtype=dtype or torch.get_default_dtype())

@@ -61,7 +61,7 @@ class VariationalBoundObjective(BaseObjective):
     def time_weight(self, t: torch.Tensor, sde) -> torch.Tensor:
         """``0.5 * (-d lambda/dt) / density(t)`` so that the row loss is an unbiased integral estimate."""
         if self.importance_sampling:
-            lo, hi = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
+            lo, hi = sde.log_snr_range()
             return torch.full_like(t, 0.5 * float(hi - lo))
         return 0.5 * (1.0 - sde.eps) * (-time_derivative(sde.log_snr, t))
 
@@ -145,7 +145,7 @@ def _diffusion_term(
     network, x0: torch.Tensor, mask: torch.Tensor, sde: BaseSDE, noise: BaseNoise, num_t: int, generator
 ) -> torch.Tensor:
     """The integral of the loss's integrand by the midpoint rule on ``num_t`` points uniform in log-SNR -> (batch,)."""
-    lo, hi = (float(v) for v in sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64)))
+    lo, hi = (float(v) for v in sde.log_snr_range())
     lams = lo + (hi - lo) * (torch.arange(num_t, dtype=torch.float64) + 0.5) / num_t
     ts = sde.t_from_log_snr(lams)
     batch = x0.shape[0]

@@ -28,7 +28,7 @@ class KarrasTimeGrid(BaseTimeGrid):
 
     def __call__(self, sde: BaseSDE, num_steps: int) -> torch.Tensor:
         u = torch.linspace(0.0, 1.0, num_steps + 1, dtype=torch.float64)
-        lam_max, lam_min = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
+        lam_max, lam_min = sde.log_snr_range()
         s_max, s_min = torch.exp(-0.5 * lam_max), torch.exp(-0.5 * lam_min)
         inv = 1.0 / self.rho
         s = (s_max**inv + u * (s_min**inv - s_max**inv)) ** self.rho

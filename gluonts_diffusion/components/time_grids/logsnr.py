@@ -18,7 +18,7 @@ class LogSNRTimeGrid(BaseTimeGrid):
 
     def __call__(self, sde: BaseSDE, num_steps: int) -> torch.Tensor:
         u = torch.linspace(0.0, 1.0, num_steps + 1, dtype=torch.float64)
-        lo, hi = sde.log_snr(torch.tensor([1.0, sde.eps], dtype=torch.float64))
+        lo, hi = sde.log_snr_range()
         ts = sde.t_from_log_snr(lo + (hi - lo) * u)
         ts[0], ts[-1] = 1.0, sde.eps
         return ts

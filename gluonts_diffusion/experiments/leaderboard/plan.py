@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple,
 
 from ..base import apply_overrides, in_process
 from ..baselines import SPLIT_EVALUATION_KEYS, baseline_config, check_baseline
-from ..config import load_config, validate_config, validation_windows
+from ..config import load_config, validate_config
+from ..validation import with_validation
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +121,6 @@ def share(cfg: Dict[str, Any], ref: Mapping[str, Any], section: str, key: str, n
         own.pop(key, None)
     else:
         own[key] = ref_value
-
-
-def with_validation(config: Dict[str, Any]) -> Dict[str, Any]:
-    """``config`` with ``training.validation`` on (1 window unless it asks for more), for ``--select-on validation``."""
-    if not validation_windows(config):
-        config["training"] = {**(config.get("training") or {}), "validation": True}
-    return config
 
 
 def dataset_runs(
