@@ -1,10 +1,10 @@
 """Progressive distillation on Gaussian data, where the teacher's denoiser is exact (closed form).
 
 Data ``x ~ N(mu, Sigma)`` (d = 3, one channel, no conditioning) on the VP SDE; the teacher is the exact posterior
-mean ``x0_hat = mu + alpha Sigma (alpha^2 Sigma + sigma^2 I)^-1 (z - alpha mu)`` sampled with 16 DDIM steps;
-the 64-step teacher on the uniform grid (16 logsnr steps are 25% off Sigma: DDIM's own error); the student,
-a small MLP ``t -> (W(t), b(t))`` giving ``x0 = W(t) z + b(t)`` (the form of every exact and
-distilled denoiser here), is first fitted to the exact denoiser, is distilled to K = 4 and K = 1.
+mean ``x0_hat = mu + alpha Sigma (alpha^2 Sigma + sigma^2 I)^-1 (z - alpha mu)`` sampled with 64 DDIM steps on the
+uniform grid (16 logsnr steps are 25% off Sigma: DDIM's own error). The student, a small MLP ``t -> (W(t), b(t))``
+giving ``x0 = W(t) z + b(t)`` (the form of every exact and distilled denoiser here), is first fitted to the exact
+denoiser, then distilled to K = 4 and K = 1.
 """
 
 import pytest
@@ -150,7 +150,7 @@ def test_one_step_from_the_target_reproduces_two_teacher_steps():
         t, mid, s = (full_t(ts[i + k], 64, z) for k in range(3))
         two = ddim_step(teacher, ddim_step(teacher, z, t, mid, sde), mid, s, sde)
         target = distillation_target(teacher, z, t, mid, s, sde)
-        one = ddim_step(Denoiser(lambda x, tt: target, sde, "x0"), z, t, s, sde)
+        one = ddim_step(Denoiser(lambda x, tt, target=target: target, sde, "x0"), z, t, s, sde)
         torch.testing.assert_close(one, two, rtol=0, atol=1e-6)
 
 
