@@ -32,6 +32,7 @@ _LAZY = {
     "Registry": "core",  # imported above when torch is there
     "DiffusionEstimator": "model.estimator",
     "with_sampler": "model.resampling",
+    "distill": "model.distillation",  # the CLI module gluonts_diffusion.distill, once imported, is callable as it
     "load_predictor": "model.predictor",
     "ExperimentRunner": "experiments.runner",
     **{name: "data" for name in ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays")},
