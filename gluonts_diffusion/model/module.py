@@ -227,7 +227,9 @@ class DiffusionModel(nn.Module):
         if future_target.ndim == 2:
             future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
         mask = future_observed_values.to(future_target.dtype)
-        x0 = self.preprocessing.transform(future_target * mask, state)
+        # as the history: missing values are 0 in the normalized space, whatever dummy the data loader wrote there
+        normalized = self.preprocessing.normalize(future_target, state)
+        x0 = self.preprocessing.encode(torch.where(mask > 0, normalized, torch.zeros_like(normalized)))
         noise = self.noise.conditioned_on(scaled, observed)
         return context, future, x0, self.preprocessing.transform_mask(mask), noise
 
