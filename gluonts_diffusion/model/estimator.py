@@ -114,9 +114,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     shorter than the horizon can still be forecast; training windows need ``prediction_length``
     future steps.
 
-    An ``ensemble`` architecture without ``weights`` learns them from its members' losses on the
-    validation data (``train(..., validation_data=...)``), else on the training batches
-    (:class:`DiffusionLightningModule`).
+    An ``ensemble`` architecture without ``weights`` learns them: a ``weighted_mean`` by the training loss,
+    with its members; a ``mixture`` from its members' own losses on the validation data
+    (``train(..., validation_data=...)``), else on the training batches (:class:`DiffusionLightningModule`).
     """
 
     @validated()
