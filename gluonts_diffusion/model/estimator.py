@@ -181,8 +181,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
         compile_options(compile)  # fail here, not at the first batch
         self.compile = compile
-        self.gradient_checkpointing = bool(gradient_checkpointing)
-        self.clip_x0 = check_clip_x0(clip_x0)
+        self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
