@@ -162,9 +162,11 @@ def test_ensemble_weights():
     shape = SHAPES["multivariate"]
     arch = build("ensemble", shape)
     torch.testing.assert_close(arch.weights, torch.full((2,), 0.5))
-    assert arch.member_losses is None and [type(c).__name__ for c in arch.training_callbacks()] == [
-        "EnsembleWeightLearning"
-    ]
+    # a weighted mean's learned weights are trained by the loss (a parameter), not set by the callback
+    assert arch.member_losses is None and arch.training_callbacks() == []
+    assert "weight_logits" in dict(arch.named_parameters()) and "fixed_weights" not in arch.state_dict()
+    mixture = build("ensemble", shape, aggregation="mixture")
+    assert [type(c).__name__ for c in mixture.training_callbacks()] == ["EnsembleWeightLearning"]
     w = arch.set_weights_from_losses([0.2, 1.0])
     assert abs(float(w.sum()) - 1) < 1e-6 and w[0] > w[1] and arch.member_losses == [0.2, 1.0]
     w = arch.set_weights_from_losses([3.0, 1.0], method="inverse")
@@ -172,13 +174,24 @@ def test_ensemble_weights():
     arch = build("ensemble", shape, weights=[1.0, 3.0])
     torch.testing.assert_close(arch.weights, torch.tensor([0.25, 0.75]))
     assert arch.training_callbacks() == [], "given weights are not learned"
-    assert "weights" in arch.state_dict()
+    assert "fixed_weights" in arch.state_dict() and "weight_logits" not in arch.state_dict()
 
     # the weighted mean is the weighted sum of the members' outputs
     context, future, x_t, t = inputs(shape)
     cond = arch.encode(context, future)
     expected = sum(w * m(x_t, t, c) for w, m, c in zip(arch.weights, arch.members, cond["members"]))
     torch.testing.assert_close(arch(x_t, t, cond), expected)
+
+
+def test_ensemble_loads_state_dicts_with_the_old_weights_buffer():
+    shape = SHAPES["univariate"]
+    for extra in ({}, {"aggregation": "mixture"}):
+        saved = build("ensemble", shape, **extra).state_dict()
+        saved.pop("weight_logits", None), saved.pop("fixed_weights", None)
+        saved["weights"] = torch.tensor([0.25, 0.75])  # as saved before the weights were trainable
+        arch = build("ensemble", shape, **extra)
+        arch.load_state_dict(saved)
+        torch.testing.assert_close(arch.weights.detach(), torch.tensor([0.25, 0.75]))
 
 
 def test_ensemble_mixture_assigns_members_by_weight():

@@ -26,6 +26,7 @@ TINY = {
 }
 TINY["ensemble"] = {"models": ["cnn", "rnn"], "model_params": {"cnn": TINY["cnn"], "rnn": TINY["rnn"]}}
 ARCHITECTURES = list(TINY)
+MIXTURE = {**TINY["ensemble"], "aggregation": "mixture"}
 PRED, CTX = 4, 8
 SAMPLING_INPUTS = ("past_target", "past_observed_values", "past_time_feat", "future_time_feat")
 
@@ -227,7 +228,7 @@ def test_estimator_sets_ensemble_weights_in_model_and_ema(tmp_path, monkeypatch,
 
     monkeypatch.setattr(DiffusionModel, "losses_of", fixed_losses)
     data = synthetic()
-    estimator = tiny_estimator(tmp_path, "ensemble")
+    estimator = tiny_estimator(tmp_path, "ensemble", architecture_kwargs=MIXTURE)
     torch.manual_seed(0)
     predictor = estimator.train(data, validation_data=data if validation else None)
     net = predictor.prediction_net
@@ -244,7 +245,7 @@ def test_estimator_sets_ensemble_weights_in_model_and_ema(tmp_path, monkeypatch,
 def test_estimator_learns_ensemble_weights_from_validation_losses(tmp_path):
     data = synthetic()
     torch.manual_seed(0)
-    predictor = tiny_estimator(tmp_path, "ensemble").train(data, validation_data=data)
+    predictor = tiny_estimator(tmp_path, "ensemble", architecture_kwargs=MIXTURE).train(data, validation_data=data)
     net = predictor.prediction_net
     losses = torch.tensor(net.sampling_model.architecture.member_losses)
     weights = net.sampling_model.architecture.weights
@@ -253,6 +254,23 @@ def test_estimator_learns_ensemble_weights_from_validation_losses(tmp_path):
     torch.testing.assert_close(weights, torch.softmax(-losses, 0).to(weights))
     assert int(weights.argmax()) == int(losses.argmin())
     torch.testing.assert_close(net.model.architecture.weights, weights)
+
+
+def test_weighted_mean_samples_with_the_weights_it_was_trained_with(tmp_path, monkeypatch):
+    # the members are trained through the weighted mean: its weights are trained with them by the same loss
+    # and never reset from the members' stand-alone losses (which would sample an untrained combination)
+    monkeypatch.setattr(DiffusionModel, "losses_of", lambda *a, **k: pytest.fail("weights set from member losses"))
+    model = ensemble_model().train()
+    model.loss(**batch_inputs(model, batch=4)).mean().backward()
+    assert model.architecture.weight_logits.grad is not None and model.architecture.weight_logits.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    predictor = tiny_estimator(tmp_path, "ensemble").train(synthetic())
+    net = predictor.prediction_net
+    for model in (net.model, net.ema.module, net.sampling_model):
+        arch = model.architecture
+        assert arch.member_losses is None
+        torch.testing.assert_close(arch.weights, torch.softmax(arch.weight_logits, 0))
+        assert not torch.allclose(arch.weights, torch.full((2,), 0.5)), "the weights were trained"
 
 
 def test_given_ensemble_weights_are_kept(tmp_path, monkeypatch):

@@ -8,11 +8,15 @@ With ``x_t = alpha x0 + sigma eps`` (eps drawn from the noise, covariance Sigma)
 ``x0 = c_skip x / alpha + c_out F``, so at low noise (``c_skip -> 1``, ``c_out -> 0``) it only predicts a
 correction to its input. The network still receives ``t`` (not ``c_noise = log(k) / 4``).
 Samplers see the network only through a :class:`Denoiser` (k-diffusion's term, Karras et al. 2022).
+
+``x0_bounds`` adapts Saharia et al.'s (2022) thresholding to forecasting: the denoiser clamps its x0 prediction
+to bounds derived from the observed history (:func:`history_bounds`) and derives eps (hence score and velocity)
+from the clamped x0, so every sampler sees only clean windows within reach of the history.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable, Literal, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -86,6 +90,21 @@ def from_eps(
     return _convert(eps, x, t, sde, parameterization, False, sigma_data)
 
 
+def history_bounds(history: torch.Tensor, observed: torch.Tensor, k: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``[min - k r, max + k r]`` per series and channel ``(batch, 1, channels)`` of the observed entries of
+    ``history`` ``(batch, length, channels)``, ``r = max(max - min, 1)``: a history with (almost) no spread keeps
+    a margin of ``k`` units of its scale. Unbounded (``-inf, inf``) where nothing is observed."""
+    seen = observed > 0
+    inf = torch.full_like(history, float("inf"))
+    low = torch.where(seen, history, inf).amin(1, keepdim=True)
+    high = torch.where(seen, history, -inf).amax(1, keepdim=True)
+    none = ~seen.any(1, keepdim=True)
+    margin = k * (high - low).clamp_min(1.0)
+    low = torch.where(none, -inf[:, :1], low - margin)
+    high = torch.where(none, inf[:, :1], high + margin)
+    return low, high
+
+
 class Denoiser:
     """A network seen by samplers: ``eps``, ``x0``, ``score`` and ``velocity`` at ``(x, t)``.
 
@@ -95,6 +114,9 @@ class Denoiser:
         sde: gives ``alpha(t)``, ``sigma(t)`` and their derivatives.
         parameterization: what ``network`` outputs.
         sigma_data: the data std the "edm" preconditioning assumes (unused by the others).
+        x0_bounds: ``(lower, upper)`` broadcastable to ``x`` (e.g. ``(batch, 1, channels)``): the x0 prediction is
+            clamped to them and eps derived from the clamped x0 (``x = alpha x0 + sigma eps`` holds); eps is
+            unchanged where x0 is within the bounds or ``alpha = 0``. ``None``: no bounds.
     """
 
     def __init__(
@@ -103,22 +125,38 @@ class Denoiser:
         sde: BaseSDE,
         parameterization: Parameterization = "eps",
         sigma_data: float = 1.0,
+        x0_bounds: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> None:
         check_choice("parameterization", parameterization, Parameterization)
         self.network = network
         self.sde = sde
         self.parameterization = parameterization
         self.sigma_data = sigma_data
+        self.x0_bounds = x0_bounds
         self.calls = 0
 
-    def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _predict(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """One network evaluation: eps, and with ``x0_bounds`` the clamped x0 (else ``None``)."""
         self.calls += 1
         p, sd = self.parameterization, self.sigma_data
-        return to_eps(self.network(network_input(x, t, self.sde, p, sd), t), x, t, self.sde, p, sd)
+        eps = to_eps(self.network(network_input(x, t, self.sde, p, sd), t), x, t, self.sde, p, sd)
+        if self.x0_bounds is None:
+            return eps, None
+        alpha, sigma = expand_t(self.sde.alpha(t), x), expand_t(self.sde.sigma(t), x)
+        x0 = (x - sigma * eps) / alpha
+        lower, upper = self.x0_bounds
+        clamped = torch.minimum(torch.maximum(x0, lower), upper)
+        keep = (x0 == clamped) | (alpha <= 0)
+        return torch.where(keep, eps, (x - alpha * clamped) / sigma), torch.where(keep, x0, clamped)
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._predict(x, t)[0]
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        eps = self.eps(x, t)
-        return (x - expand_t(self.sde.sigma(t), x) * eps) / expand_t(self.sde.alpha(t), x)
+        eps, x0 = self._predict(x, t)
+        if x0 is None:
+            x0 = (x - expand_t(self.sde.sigma(t), x) * eps) / expand_t(self.sde.alpha(t), x)
+        return x0
 
     def score(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return -self.eps(x, t) / expand_t(self.sde.sigma(t), x)

@@ -41,10 +41,12 @@ def check_dataset(name: str, path: Optional[Path] = None) -> Optional[Path]:
     repository name (downloaded or prepared by GluonTS); ``FileNotFoundError`` when it is neither. Reads no data."""
     from gluonts.dataset.repository.datasets import dataset_recipes
 
+    from .synthetic import SYNTHETIC_DATASETS
+
     folder = path / name if path is not None else None
     if folder is not None and (folder / "metadata.json").exists():
         return folder
-    if name in dataset_recipes:
+    if name in dataset_recipes or name in SYNTHETIC_DATASETS:
         return None
     if path is not None:
         known = sorted(p.name for p in path.iterdir() if (p / "metadata.json").exists()) if path.exists() else []
@@ -82,7 +84,8 @@ def load_dataset(
 ) -> ForecastData:
     """Load ``name`` from ``path`` (GluonTS on-disk layout) or, without a path, by GluonTS's download.
 
-    A folder under ``path`` that is not a GluonTS recipe name (e.g. ``bitcoin_daily``) loads too.
+    A folder under ``path`` that is not a GluonTS recipe name (e.g. ``bitcoin_daily``) loads too, and so does
+    a synthetic dataset name (:data:`~gluonts_diffusion.data.synthetic.SYNTHETIC_DATASETS`, generated, no files).
     ``multivariate`` groups all series into one target of shape (num_series, T) (``MultivariateGrouper``).
 
     ``prediction_length`` (default: the dataset's horizon) may be shorter than the horizon: each test entry
@@ -96,8 +99,12 @@ def load_dataset(
     from gluonts.dataset.common import load_datasets
     from gluonts.dataset.repository import get_dataset
 
+    from .synthetic import SYNTHETIC_DATASETS
+
     folder = check_dataset(name, path)
-    if folder is not None:
+    if folder is None and name in SYNTHETIC_DATASETS:
+        dataset = SYNTHETIC_DATASETS[name]()
+    elif folder is not None:
         dataset = load_datasets(folder, folder / "train", folder / "test" if with_test else None)
     else:
         try:

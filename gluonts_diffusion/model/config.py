@@ -69,6 +69,7 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "predict_batch_size": "series per prediction batch",
         "compile": "torch.compile the architecture (true, or a dict of torch.compile arguments)",
         "gradient_checkpointing": "recompute the architecture's blocks in the backward pass to save memory",
+        "clip_x0": "keep sampled x0 within k history ranges of the scaled context (null: off)",
     },
 }
 
@@ -91,6 +92,7 @@ NUMBERS: Dict[str, Dict[str, Tuple[type, float]]] = {
         "weight_decay": (float, 0),
         "num_nodes": (int, 1),
     },
+    "model": {"clip_x0": (float, 0)},
 }
 
 #: architecture parameters of the seed's format that are model-level settings here
@@ -210,7 +212,7 @@ def validate_model_config(source: ConfigSource) -> Dict[str, Any]:
         raise ConfigError("data.dataset is required (a GluonTS dataset name such as m4_hourly)")
     for section in NUMBERS:
         written = config.get(section) or {}
-        aliases = ALIASES[section]
+        aliases = ALIASES.get(section, {})
         for key in written:
             if aliases.get(key, key) in NUMBERS[section]:
                 kind, minimum = NUMBERS[section][aliases.get(key, key)]

@@ -38,7 +38,7 @@ from gluonts_diffusion.data.checks import CheckEntries, DataError
 
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
-from .module import compile_options
+from .module import check_clip_x0, compile_options
 from .predictor import DiffusionPredictor
 from .specs import DEFAULT_COMPONENTS, component_spec
 
@@ -90,6 +90,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         target_dim: 1 (univariate) or the dimension of a multivariate target ``(dim, T)``.
         num_parallel_samples: sample paths per series per network call at prediction time.
         condition_dropout, guidance_scale: classifier-free guidance (0 = unconditional, 1 = conditional).
+        clip_x0: at sampling, clamp the predicted clean window to ``clip_x0`` ranges beyond the scaled
+            history's extremes, per series (:class:`DiffusionModel`); ``None`` (default): off.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default ``batch_size``).
@@ -114,9 +116,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     shorter than the horizon can still be forecast; training windows need ``prediction_length``
     future steps.
 
-    An ``ensemble`` architecture without ``weights`` learns them from its members' losses on the
-    validation data (``train(..., validation_data=...)``), else on the training batches
-    (:class:`DiffusionLightningModule`).
+    An ``ensemble`` architecture without ``weights`` learns them: a ``weighted_mean`` by the training loss,
+    with its members; a ``mixture`` from its members' own losses on the validation data
+    (``train(..., validation_data=...)``), else on the training batches (:class:`DiffusionLightningModule`).
     """
 
     @validated()
@@ -154,6 +156,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         validation_sampler: Optional[InstanceSampler] = None,
         compile: Union[bool, Dict[str, Any]] = False,
         gradient_checkpointing: bool = False,
+        clip_x0: Optional[float] = None,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
         check_arguments(locals())
@@ -178,7 +181,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
         compile_options(compile)  # fail here, not at the first batch
         self.compile = compile
-        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
@@ -204,6 +207,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "guidance_scale": self.guidance_scale,
             "compile": self.compile,
             "gradient_checkpointing": self.gradient_checkpointing,
+            "clip_x0": self.clip_x0,
         }
 
     def create_lightning_module(self) -> DiffusionLightningModule:

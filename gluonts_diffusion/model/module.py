@@ -23,7 +23,8 @@ from gluonts.model.inputs import Input, InputSpec
 from torch import nn
 
 from gluonts_diffusion.core.architecture import ArchitectureShapes
-from gluonts_diffusion.core.denoiser import Denoiser
+from gluonts_diffusion.core.base import BasePreprocessor
+from gluonts_diffusion.core.denoiser import Denoiser, history_bounds
 
 from .specs import build_component, build_components, check_compatible
 
@@ -48,6 +49,15 @@ def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict
     raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
 
 
+def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
+    """``clip_x0`` as a float (``None``: off); a negative or non-numeric value is refused."""
+    if clip_x0 is None:
+        return None
+    if isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 >= 0:
+        raise ValueError(f"clip_x0 must be None (off) or a number >= 0, got {clip_x0!r}")
+    return float(clip_x0)
+
+
 class DiffusionModel(nn.Module):
     """Args:
     prediction_length, context_length: window lengths.
@@ -67,6 +77,10 @@ class DiffusionModel(nn.Module):
         their activations (:meth:`BaseArchitecture.enable_gradient_checkpointing
         <gluonts_diffusion.core.architecture.BaseArchitecture.enable_gradient_checkpointing>`): less memory,
         about one more forward pass per step; same loss and gradients.
+    clip_x0: at sampling only, keep the predicted clean window within ``k = clip_x0`` history ranges of the
+        scaled observed context, per series and channel (:func:`~gluonts_diffusion.core.denoiser.history_bounds`;
+        Saharia et al., 2022); ``None`` (default) = off. Needs a preprocessing that diffuses the scaled window
+        itself (not ``fourier`` or ``wavelet`` coefficients).
     """
 
     def __init__(
@@ -82,10 +96,12 @@ class DiffusionModel(nn.Module):
         guidance_scale: float = 1.0,
         compile: Union[bool, Dict[str, Any]] = False,
         gradient_checkpointing: bool = False,
+        clip_x0: Optional[float] = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
             raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
+        self.clip_x0 = check_clip_x0(clip_x0)
         self.prediction_length = prediction_length
         self.context_length = context_length
         self.lags_seq = sorted({int(lag) for lag in (lags_seq or [])})
@@ -101,6 +117,12 @@ class DiffusionModel(nn.Module):
         self.num_time_features = num_time_features
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
+        time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
+        if self.clip_x0 is not None and not time_domain:
+            raise ValueError(
+                f"clip_x0 bounds the scaled window, but preprocessing {components['preprocessing']['name']!r} "
+                "diffuses another representation of it; use raw (or another time-domain preprocessing)"
+            )
         length, channels = pre.diffused_shape(prediction_length, c)
         context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
         future_dim = c * len(self.future_lags) + num_time_features
@@ -227,7 +249,9 @@ class DiffusionModel(nn.Module):
         if future_target.ndim == 2:
             future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
         mask = future_observed_values.to(future_target.dtype)
-        x0 = self.preprocessing.transform(future_target * mask, state)
+        # as the history: missing values are 0 in the normalized space, whatever dummy the data loader wrote there
+        normalized = self.preprocessing.normalize(future_target, state)
+        x0 = self.preprocessing.encode(torch.where(mask > 0, normalized, torch.zeros_like(normalized)))
         noise = self.noise.conditioned_on(scaled, observed)
         return context, future, x0, self.preprocessing.transform_mask(mask), noise
 
@@ -287,10 +311,10 @@ class DiffusionModel(nn.Module):
         return torch.stack(losses)
 
     # ------------------------------------------------------------------ sampling
-    def denoiser(self, cond: Any, uncond: Any = None) -> Denoiser:
+    def denoiser(self, cond: Any, uncond: Any = None, x0_bounds=None) -> Denoiser:
         """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given:
         ``out_u + w (out_c - out_u)``; ``w = 0`` evaluates only the unconditional network and ``w = 1``
-        only the conditional one (exactly)."""
+        only the conditional one (exactly). ``x0_bounds``: see :class:`Denoiser`."""
         w = self.guidance_scale
 
         def network(x, t):
@@ -302,7 +326,18 @@ class DiffusionModel(nn.Module):
             out_u = self.denoise(x, t, uncond)
             return out_u + w * (out_c - out_u)
 
-        return Denoiser(network, self.sde, self.objective.parameterization, self.objective.sigma_data)
+        return Denoiser(network, self.sde, self.objective.parameterization, self.objective.sigma_data, x0_bounds)
+
+    def x0_bounds(
+        self, scaled: torch.Tensor, observed: torch.Tensor, repeats: int = 1
+    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """``clip_x0``'s bounds ``(batch * repeats, 1, C)`` from the scaled history and its mask ``(batch, past_length,
+        C)`` (of :meth:`condition`), over the context window; ``None`` when ``clip_x0`` is off."""
+        if self.clip_x0 is None:
+            return None
+        ctx = slice(self.past_length - self.context_length, self.past_length)
+        low, high = history_bounds(scaled[:, ctx], observed[:, ctx], self.clip_x0)
+        return low.repeat_interleave(repeats, 0), high.repeat_interleave(repeats, 0)
 
     def forward(
         self,
@@ -333,8 +368,9 @@ class DiffusionModel(nn.Module):
         if self.guidance_scale != 0.0:
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
+        bounds = self.x0_bounds(scaled, observed, s)
         z = self.sampler(
-            self.denoiser(cond, uncond) if cond is not None else self.denoiser(uncond),
+            self.denoiser(cond, uncond, bounds) if cond is not None else self.denoiser(uncond, None, bounds),
             (batch * s, *self.diffused_shape),
             self.sde,
             noise,

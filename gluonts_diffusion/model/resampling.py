@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional, Union
 
 from gluonts.torch.model.predictor import PyTorchPredictor
 from torch import nn
@@ -23,9 +23,11 @@ def with_sampler(
     sampler_kwargs: Optional[Dict[str, Any]] = None,
     num_parallel_samples: Optional[int] = None,
     guidance_scale: Optional[float] = None,
+    clip_x0: Union[float, Literal[False], None] = None,
 ) -> DiffusionPredictor:
     """A new predictor with the same trained weights and another sampler (and/or sample count,
-    guidance scale). The original predictor is left unchanged; the new one serializes like any other."""
+    guidance scale, ``clip_x0``: a number sets it, ``False`` turns it off). The original predictor is left
+    unchanged; the new one serializes like any other. ``None`` keeps the predictor's setting."""
     net: DiffusionLightningModule = predictor.prediction_net
     model_kwargs = copy.deepcopy(dict(net.hparams["model_kwargs"]))
     components = model_kwargs["components"]
@@ -40,6 +42,8 @@ def with_sampler(
         model_kwargs["num_parallel_samples"] = int(num_parallel_samples)
     if guidance_scale is not None:
         model_kwargs["guidance_scale"] = float(guidance_scale)
+    if clip_x0 is not None:
+        model_kwargs["clip_x0"] = None if clip_x0 is False else float(clip_x0)
     hparams = dict(net.hparams)
     hparams["model_kwargs"] = model_kwargs
     new_net = DiffusionLightningModule(**hparams)

@@ -1,6 +1,7 @@
 """Fixed-seed forecasts of a set of component combinations: the behaviour a refactor must not change.
 
-``python tests/regression/cases.py --write`` records ``forecasts.npz`` from the current code;
+``python tests/regression/cases.py --write [CASE ...]`` records ``forecasts.npz`` (the named cases only, the
+others kept as recorded) from the current code;
 ``tests/test_regression_forecasts.py`` trains the same cases again and compares.
 """
 
@@ -115,10 +116,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"record {REFERENCE.name} from the current code")
     parser.add_argument("--check", action="store_true", help="compare bit for bit with the recorded forecasts")
+    parser.add_argument("cases", nargs="*", metavar="CASE", help=f"default: every case ({', '.join(CASES)})")
     args = parser.parse_args()
-    results = {name: forecast_case(name) for name in CASES}
+    unknown = [name for name in args.cases if name not in CASES]
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}; known: {', '.join(CASES)}")
+    results = {name: forecast_case(name) for name in args.cases or CASES}
     if args.write:
-        np.savez_compressed(REFERENCE, **results)
+        kept = dict(np.load(REFERENCE)) if REFERENCE.exists() else {}
+        np.savez_compressed(REFERENCE, **{name: results.get(name, kept.get(name)) for name in CASES})
         print(f"wrote {REFERENCE}: {', '.join(f'{k} {v.shape}' for k, v in results.items())}")
     if args.check:
         reference = np.load(REFERENCE)

@@ -1,4 +1,4 @@
-"""``EnsembleWeightLearning``: the Lightning callback an ensemble with learned weights supplies.
+"""``EnsembleWeightLearning``: the Lightning callback a mixture ensemble with learned weights supplies.
 
 Every member's own loss is accumulated over each validation epoch (each training epoch when the fit has no
 validation loop), on the weights used for sampling, and at the epoch's end the weights of every learning
@@ -36,7 +36,8 @@ def _has_validation(trainer: pl.Trainer) -> bool:
 
 
 class EnsembleWeightLearning(pl.Callback):
-    """Sets the weights of the ``ensemble_class`` instances with ``learn_weights`` from their members' losses.
+    """Sets the weights of the ``ensemble_class`` instances with ``weights_from_losses`` (mixtures whose weights
+    were not given) from their members' losses.
 
     The LightningModule offers ``sampling_model``: the model that samples (the EMA copy once updated), whose
     ``architecture`` is the ensemble and whose ``losses_of(networks, batch)`` scores several denoisers on one
@@ -109,5 +110,5 @@ class EnsembleWeightLearning(pl.Callback):
         mean = (total.cpu() / count.cpu()).tolist()
         self._loss_sum, self._loss_count = None, 0
         for module in pl_module.modules():
-            if isinstance(module, self.ensemble_class) and module.learn_weights:
+            if isinstance(module, self.ensemble_class) and module.weights_from_losses:
                 module.set_weights_from_losses(mean)

@@ -39,6 +39,14 @@ def _index_condition(cond: Any, index: torch.Tensor) -> Any:
     return {k: _index_condition(v, index) for k, v in cond.items()}
 
 
+def _legacy_weights(module: Any, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load a state dict saved when the weights were one ``weights`` buffer (a weighted mean's as its logits)."""
+    old = state_dict.pop(prefix + "weights", None)
+    if old is not None:
+        learned = module.weight_logits is not None
+        state_dict[prefix + ("weight_logits" if learned else "fixed_weights")] = torch.log(old) if learned else old
+
+
 def _call_member(member: BaseArchitecture, cond: Any, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return member(x_t, t, cond)
 
@@ -52,8 +60,11 @@ class EnsembleArchitecture(BaseArchitecture):
     ``encode`` returns ``{"members": (cond_1, ..., cond_M), "assign": (batch,) member index}``; ``drop``
     is passed to every member.
 
-    * ``weighted_mean``: ``forward = sum_i w_i f_i(x_t, t, cond_i)`` with the ``weights`` buffer (sums to
-      one). :meth:`set_weights_from_losses` sets it from validation losses.
+    * ``weighted_mean``: ``forward = sum_i w_i f_i(x_t, t, cond_i)`` with :attr:`weights` (sums to one).
+      The members are trained jointly through this combination, so learned weights (``weights`` omitted)
+      are ``softmax(weight_logits)``, a parameter optimised by the same training loss as the members: the
+      combination that samples is the one that was trained (setting them afterwards from each member's
+      stand-alone loss would sample a combination no member was trained in).
     * ``mixture``: each row (sample path) is denoised by a single member throughout sampling, member
       ``i`` with probability ``w_i`` -- the sample is then a draw from the mixture of the members'
       distributions. The choice is stored in the condition: ``encode`` assigns row ``r`` by the
@@ -69,10 +80,12 @@ class EnsembleArchitecture(BaseArchitecture):
         models: registered architecture names (repeats allowed).
         model_params: extra constructor parameters per name.
         aggregation: ``weighted_mean`` or ``mixture``.
-        weights: non-negative member weights (normalized to sum to one). If omitted they start uniform
-            and are learned (``learn_weights``): the :class:`EnsembleWeightLearning` callback that
-            :meth:`training_callbacks` supplies sets them after every validation epoch (else every training
-            epoch) from each member's own loss on the same noise and times, via :meth:`set_weights_from_losses`.
+        weights: non-negative member weights (normalized to sum to one), kept fixed (the ``fixed_weights``
+            buffer). If omitted they start uniform and are learned (``learn_weights``): by the training loss
+            for ``weighted_mean`` (above); for ``mixture``, whose members are each trained on their own loss,
+            by the :class:`EnsembleWeightLearning` callback that :meth:`training_callbacks` supplies, which
+            sets them after every validation epoch (else every training epoch) from each member's own loss on
+            the same noise and times, via :meth:`set_weights_from_losses`.
         temperature: softmax temperature of :meth:`set_weights_from_losses`.
     """
 
@@ -108,8 +121,10 @@ class EnsembleArchitecture(BaseArchitecture):
         self.members = torch.nn.ModuleList(
             Registry.get("architecture", name, **dict(model_params.get(name) or {})) for name in models
         )
-        #: the weights are set from the members' losses during training (they were not given)
+        #: the weights were not given: they are learned (by the loss, or from the members' losses)
         self.learn_weights = weights is None
+        #: learned from each member's own loss by the callback (a mixture); a weighted mean trains them
+        self.weights_from_losses = self.learn_weights and aggregation == "mixture"
         #: mean loss of each member behind the current weights (None until set from losses)
         self.member_losses: Optional[List[float]] = None
         if weights is None:
@@ -121,9 +136,21 @@ class EnsembleArchitecture(BaseArchitecture):
                     f"weights must be {len(models)} non-negative numbers with a positive sum, got {weights!r}"
                 )
             w = w / w.sum()
-        self.register_buffer("weights", w)
+        self.weight_logits: Optional[torch.nn.Parameter]
+        self.register_parameter("weight_logits", None)  # created by build for a learned weighted mean
+        if not (self.learn_weights and aggregation == "weighted_mean"):
+            self.register_buffer("fixed_weights", w)
+        self.register_load_state_dict_pre_hook(_legacy_weights)
 
-    weights: torch.Tensor
+    fixed_weights: torch.Tensor
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """Member weights ``(num_members,)``, summing to one: ``softmax(weight_logits)`` when trained by the
+        loss, else the ``fixed_weights`` buffer (given, or set from the members' losses)."""
+        if self.weight_logits is not None:
+            return torch.softmax(self.weight_logits, 0)
+        return self.fixed_weights
 
     @property
     def member_architectures(self) -> List[BaseArchitecture]:
@@ -133,10 +160,12 @@ class EnsembleArchitecture(BaseArchitecture):
     def create_layers(self, shapes: ArchitectureShapes) -> None:
         for member in self.member_architectures:
             member.build(shapes)
+        if self.learn_weights and self.aggregation == "weighted_mean":
+            self.weight_logits = torch.nn.Parameter(torch.zeros(len(self.members)))  # uniform
 
     def training_callbacks(self) -> List[Any]:
-        """Learned weights (no ``weights`` given) come with :class:`EnsembleWeightLearning`."""
-        return [EnsembleWeightLearning(EnsembleArchitecture)] if self.learn_weights else []
+        """A mixture's learned weights (no ``weights`` given) come with :class:`EnsembleWeightLearning`."""
+        return [EnsembleWeightLearning(EnsembleArchitecture)] if self.weights_from_losses else []
 
     # ------------------------------------------------------------------ weights
     def set_weights_from_losses(
@@ -144,7 +173,8 @@ class EnsembleArchitecture(BaseArchitecture):
     ) -> torch.Tensor:
         """Weights from per-member validation losses (lower loss -> larger weight):
         ``softmax(-losses / temperature)`` or ``method="inverse"``: ``(1 / loss) / sum(1 / loss)``.
-        The losses are kept in :attr:`member_losses`."""
+        The losses are kept in :attr:`member_losses`. On a weighted mean trained by the loss this overwrites the
+        trained weights (``weight_logits = log(w)``)."""
         values = torch.as_tensor(list(losses), dtype=torch.float64)
         if values.shape != (len(self.members),) or not torch.isfinite(values).all():
             raise ValueError(f"losses must be {len(self.members)} finite numbers, got {values.tolist()!r}")
@@ -156,9 +186,13 @@ class EnsembleArchitecture(BaseArchitecture):
             w = (1.0 / values) / (1.0 / values).sum()
         else:
             raise ValueError(f"method must be 'softmax' or 'inverse', got {method!r}")
-        self.weights.copy_(w.to(self.weights))
+        with torch.no_grad():
+            if self.weight_logits is not None:
+                self.weight_logits.copy_(torch.log(w).to(self.weight_logits))
+            else:
+                self.fixed_weights.copy_(w.to(self.fixed_weights))
         self.member_losses = values.tolist()
-        return self.weights
+        return self.weights.detach()
 
     def member_networks(self, cond: Any) -> List[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
         """One ``network(x_t, t)`` per member, each bound to its own part of ``cond`` (from :meth:`encode`):
@@ -187,7 +221,7 @@ class EnsembleArchitecture(BaseArchitecture):
         conds = cond["members"]
         if self.aggregation == "weighted_mean":
             out = torch.zeros_like(x_t)
-            for w, member, c in zip(self.weights, self.members, conds):
+            for w, member, c in zip(self.weights.unbind(0), self.members, conds):
                 out = out + w.to(x_t.dtype) * member(x_t, t, c)
             return out
         assign = cond["assign"].to(x_t.device)

@@ -1,0 +1,38 @@
+"""Smoke test of evaluation/bench_defaults.py on a tiny slice (a benchmark script, not a benchmark)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
+import bench_defaults  # noqa: E402
+
+
+@pytest.mark.parametrize("split", ["test", "validation"])
+def test_bench_defaults_smoke(tmp_path, capsys, split):
+    out = tmp_path / "rows.json"
+    argv = ["--datasets", "synthetic_intermittent", "--max-series", "3", "--epochs", "1"]
+    argv += ["--num-batches-per-epoch", "1", "--num-samples", "4", "--clip-x0", "1", "--scaling", "mean"]
+    rows = bench_defaults.main([*argv, "--select-on", split, "--output", str(out)])
+    (row,) = json.loads(out.read_text())
+    assert row == json.loads(json.dumps(rows[0]))
+    assert row["split"] == split and row["series"] == 3 and row["crps"] > 0 and row["seasonal_naive"]["crps"] > 0
+    assert row["options"] == {"preprocessing_kwargs": {"scaling": "mean"}, "clip_x0": 1.0, "num_batches_per_epoch": 1}
+    assert 0 <= row["median_outside"] <= 1 and 0 <= row["coverage_90"] <= 1
+    assert "| synthetic_intermittent | " + split in capsys.readouterr().out
+
+
+def test_median_outside_counts_forecasts_leaving_the_history_range():
+    class Median:
+        def __init__(self, values):
+            self.values = values
+
+        def quantile(self, q):
+            return self.values
+
+    entries = [{"target": np.array([0.0, 10.0, 5.0, 1.0])}] * 3  # history [0, 10, 5]: allowed [-10, 20]
+    forecasts = [Median(np.array([19.0])), Median(np.array([21.0])), Median(np.array([-10.5]))]
+    assert bench_defaults.median_outside(forecasts, entries, 1) == pytest.approx(2 / 3)
