@@ -10,6 +10,8 @@ test split: for choosing defaults honestly. ``--output`` writes the rows as JSON
 
     python evaluation/bench_defaults.py --dataset-path ../shared/datasets                     # 20 epochs
     python evaluation/bench_defaults.py --select-on validation --scaling mean --clip-x0 1.0 --output v.json
+    python evaluation/bench_defaults.py --select-on validation --set sampler=dpm \\
+        --set 'objective_kwargs={"parameterization": "edm"}'
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ def median_outside(forecasts: Sequence[Any], entries: Sequence[dict], prediction
     return outside / max(len(forecasts), 1)
 
 
+def estimator_argument(text: str) -> tuple:
+    """``NAME=JSON`` -> ``(NAME, value)`` (a bare word that is not JSON is taken as a string)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=JSON, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def evaluate(predictor, entries: Sequence[dict], args, prediction_length: int) -> Dict[str, float]:
     metrics, forecasts, _, _ = score(predictor, entries, num_samples=args.num_samples, seed=args.seed)
     return {
@@ -77,6 +90,7 @@ def run_dataset(name: str, args) -> Dict[str, Any]:
         options["clip_x0"] = args.clip_x0
     if args.num_batches_per_epoch is not None:
         options["num_batches_per_epoch"] = args.num_batches_per_epoch
+    options.update(args.set)
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as root:
         estimator = DiffusionEstimator(
@@ -127,6 +141,14 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument("--num-batches-per-epoch", type=int, help="default: the estimator's")
     parser.add_argument("--scaling", choices=["std", "mean", "none"], help="default: the estimator's")
     parser.add_argument("--clip-x0", type=float, help="default: the estimator's (off)")
+    parser.add_argument(
+        "--set",
+        type=estimator_argument,
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help='another DiffusionEstimator argument, e.g. sampler="dpm" or objective_kwargs={"parameterization": "edm"}',
+    )
     parser.add_argument("--select-on", choices=["test", "validation"], default="test")
     parser.add_argument("--max-series", type=int, help="only the first N series of each dataset (smoke runs)")
     parser.add_argument("--num-samples", type=int, default=100)
@@ -134,10 +156,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--output", type=Path, help="write the rows as JSON here")
     args = parser.parse_args(argv)
-    rows = [run_dataset(name, args) for name in args.datasets or dataset_names(args.dataset_path)]
+    args.set = dict(args.set)
+    rows: List[Dict[str, Any]] = []
+    for name in args.datasets or dataset_names(args.dataset_path):
+        rows.append(run_dataset(name, args))
+        if args.output:  # after every dataset: a later failure keeps the rows before it
+            args.output.write_text(json.dumps(rows, indent=2))
     print(table(rows))
-    if args.output:
-        args.output.write_text(json.dumps(rows, indent=2))
     return rows
 
 
