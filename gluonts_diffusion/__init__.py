@@ -33,6 +33,7 @@ _LAZY = {
     "DiffusionEstimator": "model.estimator",
     "with_sampler": "model.resampling",
     "load_predictor": "model.predictor",
+    "calibrate": "model.calibration",
     "ExperimentRunner": "experiments.runner",
     **{name: "data" for name in ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays")},
     "HistoryFutureData": "data",
