@@ -34,6 +34,7 @@ _LAZY = {
     "with_sampler": "model.resampling",
     "distill": "model.distillation",  # the CLI module gluonts_diffusion.distill, once imported, is callable as it
     "load_predictor": "model.predictor",
+    "calibrate": "model.calibration",
     "ExperimentRunner": "experiments.runner",
     **{name: "data" for name in ("from_arrays", "from_history_future", "to_arrays", "forecast_arrays")},
     "HistoryFutureData": "data",

@@ -39,6 +39,7 @@ from gluonts_diffusion.model.config import (
 __all__ = [
     "SECTIONS",
     "ConfigError",
+    "calibration_method",
     "check_config_dataset",
     "estimator_kwargs",
     "experiment_class",
@@ -105,12 +106,28 @@ def validate_config(source: ConfigSource) -> Dict[str, Any]:
         raise ConfigError(f"evaluation.test must be true or false, got {evaluation['test']!r}")
     if evaluation.get("test") is False and not validation_windows(config):
         raise ConfigError("evaluation.test: false leaves nothing to score without training.validation; set both")
+    calibration_method(config)
     experiment = config.get("experiment") or {}
     check_number(experiment, "seed", "experiment", int, 0)
     experiment_class(config)
     if experiment.get("params") is not None and not isinstance(experiment["params"], Mapping):
         raise ConfigError(f"experiment.params must be a mapping, got {experiment['params']!r}")
     return config
+
+
+def calibration_method(config: Mapping[str, Any]) -> Optional[str]:
+    """The post-hoc calibration ``training.calibration`` asks for (None when unset or false); it needs
+    ``training.validation``, whose windows it is fitted on."""
+    from gluonts_diffusion.model.calibration import METHODS
+
+    value = (config.get("training") or {}).get("calibration")
+    if value is None or value is False:
+        return None
+    if value not in METHODS:
+        raise ConfigError(f"training.calibration must be false or one of {', '.join(METHODS)}, got {value!r}")
+    if not validation_windows(config):
+        raise ConfigError("training.calibration is fitted on the validation windows: set training.validation too")
+    return str(value)
 
 
 def check_config_dataset(config: Mapping[str, Any], dataset_path: Optional[Union[str, Path]] = None) -> None:

@@ -18,9 +18,10 @@ from gluonts_diffusion.data.validation import ValidationSplit
 from gluonts_diffusion.model.config import config_value, estimator_arguments
 
 from .base import BaseExperiment, ExperimentResult, last_checkpoint
+from .config import calibration_method
 from .plotting import plot_forecasts
 from .scoring import VAL_PREFIX, base_metric, score
-from .validation import choices, holdout, score_validation, scores_test
+from .validation import calibrated, choices, holdout, score_validation, scores_test
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class ForecastExperiment(BaseExperiment):
         self.trainer_rank = int(getattr(output.trainer, "global_rank", 0))
         self.predictor = output.predictor
         if self.trainer_rank == 0:
+            self.predictor = calibrated(self.predictor, self.config, self.validation, self.seed)
             predictor_dir = self.run_dir / "predictor"
             predictor_dir.mkdir(exist_ok=True)
             self.predictor.serialize(predictor_dir)
@@ -193,7 +195,7 @@ class ForecastExperiment(BaseExperiment):
             rank=self.trainer_rank,
             run_dir=str(self.run_dir),
             config=self.config,
-            splits=choices(self.validation, test),
+            splits=choices(self.validation, test, calibration_method(self.config)),
         )
         if self.trainer_rank != 0:  # the other processes of a distributed run stop after training
             self.finish_loggers()

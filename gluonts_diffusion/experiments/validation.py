@@ -18,6 +18,7 @@ from gluonts_diffusion.data.datasets import ForecastData
 from gluonts_diffusion.data.validation import ValidationSplit, validation_split
 from gluonts_diffusion.model.config import validation_windows
 
+from .config import calibration_method
 from .scoring import VAL_PREFIX, score
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,21 @@ def score_validation(
     return {f"{VAL_PREFIX}{key}": value for key, value in metrics.items()}, forecasts, series, seconds, len(entries)
 
 
-def choices(split: Optional[ValidationSplit], test: bool) -> Dict[str, Any]:
+def calibrated(predictor, config: Mapping[str, Any], split: Optional[ValidationSplit], seed: int):
+    """``predictor`` with the post-hoc calibration ``training.calibration`` asks for, fitted on the validation
+    windows (:func:`gluonts_diffusion.model.calibration.calibrate`); unchanged when it asks for none."""
+    method = calibration_method(config)
+    if method is None or split is None:
+        return predictor
+    from gluonts_diffusion.model.calibration import calibrate
+
+    num_samples = int((config.get("evaluation") or {}).get("num_samples", 100))
+    predictor = calibrate(predictor, split, method=method, num_samples=num_samples, seed=seed)
+    logger.info("calibration (%s) fitted on %d validation windows", method, predictor.calibration["windows"])
+    return predictor
+
+
+def choices(split: Optional[ValidationSplit], test: bool, calibration: Optional[str] = None) -> Dict[str, Any]:
     """Which split chose what in a run (written to ``metrics.json`` as ``splits``)."""
     chooser = "validation windows (val_loss)" if split is not None else "training batches (train_loss)"
     out: Dict[str, Any] = {
@@ -90,6 +105,8 @@ def choices(split: Optional[ValidationSplit], test: bool) -> Dict[str, Any]:
         "val_metrics": "validation windows, forecast from the training data" if split is not None else None,
         "metrics": "test split" if test else None,
     }
+    if calibration is not None and split is not None:
+        out["calibration"] = f"{calibration}, fitted on the validation windows (the val_ metrics are in-sample for it)"
     if split is not None:
         out["validation"] = split.summary()
     return out

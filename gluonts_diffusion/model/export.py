@@ -257,6 +257,11 @@ def export_model(predictor, path: Union[str, Path], freq: Optional[str] = None) 
 
     Raises :class:`ExportError` (one line naming the component) for models that cannot be traced.
     """
+    if getattr(predictor, "calibration", None):
+        raise ExportError(
+            "export_model: the predictor is calibrated (predictor.calibration) and the ONNX model cannot carry it; "
+            "export the uncalibrated predictor, or serve the calibrated one with predictor.serialize"
+        )
     model = sampling_model(predictor)
     check_exportable(model)
     graph = SamplingGraph(model).eval()

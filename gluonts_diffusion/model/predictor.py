@@ -160,6 +160,13 @@ class DiffusionPredictor(PyTorchPredictor):
         return int(self.prediction_net.hparams["model_kwargs"]["num_parallel_samples"])
 
     @property
+    def calibration(self) -> Optional[Dict[str, Any]]:
+        """The post-hoc calibration applied to the sample paths (``model/calibration.py``; saved with the
+        predictor as its ``output_transform``), described as a dict; None without one."""
+        describe = getattr(self.output_transform, "describe", None)
+        return describe() if callable(describe) else None
+
+    @property
     def target_dim(self) -> int:
         """1 for univariate series, else the dimension of the multivariate target ``(target_dim, T)``."""
         return int(self.prediction_net.hparams["model_kwargs"]["target_dim"])

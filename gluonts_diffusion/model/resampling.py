@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Dict, Literal, Optional, Union
 
 from gluonts.torch.model.predictor import PyTorchPredictor
@@ -48,4 +49,10 @@ def with_sampler(
     hparams["model_kwargs"] = model_kwargs
     new_net = DiffusionLightningModule(**hparams)
     new_net.load_state_dict(net.state_dict())
-    return DiffusionPredictor.from_predictor(predictor, prediction_net=new_net)
+    if getattr(predictor, "calibration", None):
+        warnings.warn(
+            "with_sampler: the calibration was fitted to the old sampler's forecasts and is dropped; "
+            "calibrate(...) the new predictor on the validation windows again",
+            stacklevel=2,
+        )
+    return DiffusionPredictor.from_predictor(predictor, prediction_net=new_net, output_transform=None)

@@ -1,0 +1,187 @@
+"""Post-hoc calibration fitted on validation windows: per-horizon spread factors around the sample median.
+
+:func:`calibrate` forecasts the validation windows (the last window(s) of each *training* series, carved by
+:func:`gluonts_diffusion.data.validation.validation_split`; never the test split) and fits one factor ``c_h`` per
+forecast step, so that the sample paths rescaled around their per-step median, ``y' = med + c_h (y - med)``,
+minimise the fair sample CRPS (Ferro 2014) of the validation windows, each window in units of the mean absolute
+value of its own history. The minimiser is exact: for fixed samples the CRPS is convex and piecewise linear in
+``c``, so ``c_h`` is a weighted quantile of the breakpoints ``(y - med) / (x_i - med)``. Steps are pooled with
+their ``pool`` neighbours on each side (a running window over the horizon) so that one noisy step does not get
+its own factor; factors are clipped to ``[1/20, 20]``.
+
+The factors ride in the predictor as its GluonTS ``output_transform`` (:class:`SpreadCalibration`), so they are
+saved in ``predictor.json``, applied to every batch of sample paths at prediction (forecasts stay
+``SampleForecast``), and ``predictor.calibration`` describes them.
+
+    split = validation_split(train, prediction_length)
+    predictor = estimator.train(split.train, validation_data=split.validation)
+    calibrated = calibrate(predictor, split)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from gluonts.core.component import validated
+
+from gluonts_diffusion.data.validation import ValidationSplit
+
+from .predictor import DiffusionPredictor
+
+Method = Literal["spread"]
+METHODS: Tuple[str, ...] = ("spread",)
+#: the range a spread factor is clipped to
+BOUNDS = (0.05, 20.0)
+
+
+class SpreadCalibration:
+    """A GluonTS ``OutputTransform``: sample paths ``(batch, samples, prediction_length[, dim])`` rescaled around
+    their per-step median by ``factors[h]``; the other arguments only describe the fit."""
+
+    @validated()
+    def __init__(self, factors: List[float], pool: int = 2, windows: int = 0, fit: Optional[Dict[str, float]] = None):
+        self.factors = [float(c) for c in factors]
+        self.pool, self.windows, self.fit = int(pool), int(windows), dict(fit or {})
+
+    def __call__(self, entry: Any, output: np.ndarray) -> np.ndarray:
+        if output.shape[2] != len(self.factors):
+            raise ValueError(
+                f"the calibration has {len(self.factors)} spread factors, the forecasts {output.shape[2]} steps: "
+                "calibrate the predictor again"
+            )
+        return rescale(output, np.asarray(self.factors))
+
+    def describe(self) -> Dict[str, Any]:
+        """What ``predictor.calibration`` shows."""
+        return {"method": "spread", "factors": self.factors, "pool": self.pool, "windows": self.windows, **self.fit}
+
+
+def rescale(samples: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """``samples`` ``(batch, samples, H[, dim])`` as ``med + c_h (samples - med)``, med the per-step median."""
+    c = factors.reshape((1, 1, -1) + (1,) * (samples.ndim - 3))
+    median = np.median(samples, axis=1, keepdims=True)
+    return (median + c * (samples - median)).astype(samples.dtype)
+
+
+def calibrate(
+    predictor: Any,
+    validation_data: Union[ValidationSplit, Sequence[Dict[str, Any]]],
+    method: Method = "spread",
+    num_samples: Optional[int] = None,
+    seed: int = 0,
+    pool: int = 2,
+) -> DiffusionPredictor:
+    """A copy of ``predictor`` whose forecasts are rescaled by spread factors fitted on ``validation_data``.
+
+    Args:
+        predictor: a trained ``DiffusionPredictor`` (an existing calibration is replaced, not stacked).
+        validation_data: a :class:`ValidationSplit`, or entries whose last ``prediction_length`` steps are the
+            window to forecast (``split.validation``): validation windows of the training series, not test data.
+        method: ``"spread"`` (per-step spread factors around the median).
+        num_samples: sample paths per window (default: the predictor's ``num_parallel_samples``).
+        seed: seed of the validation forecasts (:meth:`DiffusionPredictor.predict`).
+        pool: steps on each side of ``h`` whose windows also fit ``c_h`` (0: every step on its own).
+    """
+    if method not in METHODS:
+        raise ValueError(f"calibrate: unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    entries = windows_of(validation_data, predictor.prediction_length)
+    raw = DiffusionPredictor.from_predictor(predictor, output_transform=None)
+    samples, truth = forecast_windows(raw, entries, num_samples, seed)
+    factors = fit_spread(samples, truth, int(pool))
+    fit = {
+        "val_crps_before": mean_crps(samples, truth),
+        "val_crps_after": mean_crps(rescale(samples, factors), truth),
+        "val_coverage_80_before": coverage(samples, truth, 0.8),
+        "val_coverage_80_after": coverage(rescale(samples, factors), truth, 0.8),
+    }
+    transform = SpreadCalibration(factors.tolist(), pool=int(pool), windows=len(entries), fit=fit)
+    return DiffusionPredictor.from_predictor(predictor, output_transform=transform)
+
+
+def windows_of(data: Union[ValidationSplit, Sequence[Dict[str, Any]]], prediction_length: int) -> List[Dict[str, Any]]:
+    """The validation entries of ``data``, checked against the predictor's ``prediction_length``."""
+    if isinstance(data, ValidationSplit):
+        if data.prediction_length != prediction_length:
+            raise ValueError(
+                f"calibrate: the validation windows have {data.prediction_length} steps, the predictor forecasts "
+                f"{prediction_length}: split the training data with prediction_length={prediction_length}"
+            )
+        data = data.validation
+    entries = list(data or [])
+    if not entries:
+        raise ValueError(
+            "calibrate: no validation windows; pass validation_split(train, prediction_length) "
+            "(gluonts_diffusion.data.validation), whose windows are the last steps of the training series"
+        )
+    return entries
+
+
+def forecast_windows(
+    predictor: DiffusionPredictor, entries: Sequence[Dict[str, Any]], num_samples: Optional[int], seed: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Forecasts of the last ``prediction_length`` steps of each entry from what precedes them, in units of the
+    mean |value| of that history: ``(samples (N, S, H, D), truth (N, H, D))``; missing truths are NaN."""
+    h = predictor.prediction_length
+    pasts, truths, scales = [], [], []
+    for entry in entries:
+        target = np.asarray(entry["target"], dtype=np.float64)
+        pasts.append({**entry, "target": target[..., :-h]})
+        history = np.abs(np.where(np.isfinite(target[..., :-h]), target[..., :-h], np.nan))
+        scale = np.nanmean(history, axis=-1) if np.isfinite(history).any() else np.ones(target.shape[:-1])
+        scales.append(np.maximum(np.nan_to_num(scale, nan=1.0), 1e-12).reshape(-1))
+        truths.append(np.where(np.isfinite(target[..., -h:]), target[..., -h:], np.nan).reshape(-1, h).T)
+    forecasts = predictor.predict(pasts, num_samples=num_samples, seed=seed)
+    samples = np.stack([np.asarray(f.samples, dtype=np.float64).reshape(*f.samples.shape[:2], -1) for f in forecasts])
+    scale = np.stack(scales)[:, None, :]  # (N, 1, D)
+    return samples / scale[:, None], np.stack(truths) / scale
+
+
+def fit_spread(samples: np.ndarray, truth: np.ndarray, pool: int) -> np.ndarray:
+    """Per-step factors ``(H,)`` minimising the summed fair CRPS of ``med + c (samples - med)`` against ``truth``
+    over the windows of steps ``h - pool .. h + pool``; samples ``(N, S, H, D)``, truth ``(N, H, D)``."""
+    n, s, h, d = samples.shape
+    median = np.median(samples, axis=1)  # (N, H, D)
+    dev = samples - median[:, None]  # (N, S, H, D)
+    ordered = np.sort(dev, axis=1)
+    ranks = (2 * np.arange(s) - s + 1).reshape(1, s, 1, 1)
+    spread = (ordered * ranks).sum(axis=1) / (s * (s - 1))  # (N, H, D): 0.5 E|X - X'|, fair estimate
+    observed = np.isfinite(truth)
+    factors = np.empty(h)
+    for step in range(h):
+        steps = slice(max(0, step - pool), min(h, step + pool + 1))
+        keep = observed[:, steps]
+        dev_h = np.moveaxis(dev[:, :, steps], 1, -1)[keep]  # (cells, S)
+        gap = (truth[:, steps] - median[:, steps])[keep]  # (cells,)
+        factors[step] = _argmin_c(dev_h, gap, spread[:, steps][keep].sum())
+    return np.clip(factors, *BOUNDS)
+
+
+def _argmin_c(dev: np.ndarray, gap: np.ndarray, spread: float) -> float:
+    """The ``c >= 0`` minimising ``sum_cells mean_i |c dev_i - gap| - c spread``: where the slope
+    ``sum w sign(c - r) - spread`` (breakpoints ``r = gap / dev``, weights ``w = |dev| / S``) crosses zero."""
+    nonzero = dev != 0
+    if not nonzero.any():
+        return 1.0
+    weight = np.abs(dev[nonzero]) / dev.shape[1]
+    breaks = (np.broadcast_to(gap[:, None], dev.shape)[nonzero]) / dev[nonzero]
+    order = np.argsort(breaks)
+    cumulative = np.cumsum(weight[order])
+    level = 0.5 * (cumulative[-1] + spread)  # slope 2 W(c) - W_total - spread = 0
+    return float(max(breaks[order][min(np.searchsorted(cumulative, level), len(order) - 1)], 0.0))
+
+
+def mean_crps(samples: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fair sample CRPS over the observed cells (samples ``(N, S, H, D)``, truth ``(N, H, D)``)."""
+    s = samples.shape[1]
+    ordered = np.sort(samples, axis=1)
+    spread = (ordered * (2 * np.arange(s) - s + 1).reshape(1, s, 1, 1)).sum(axis=1) / (s * (s - 1))
+    crps = np.abs(samples - truth[:, None]).mean(axis=1) - spread
+    return float(np.nanmean(np.where(np.isfinite(truth), crps, np.nan)))
+
+
+def coverage(samples: np.ndarray, truth: np.ndarray, level: float) -> float:
+    """Share of observed cells inside the central ``level`` interval of the samples."""
+    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    inside = (truth >= lo) & (truth <= hi)
+    return float(inside[np.isfinite(truth)].mean())
