@@ -36,8 +36,10 @@ def untrained_predictor(config: str, dataset_path, data, architecture: str, batc
 def seconds(predictor, inputs, num_samples: int) -> float:
     list(predictor.predict(inputs[: predictor.batch_size], num_samples=num_samples))  # warm-up batch
     start = time.perf_counter()
-    list(predictor.predict(inputs, num_samples=num_samples))
-    return time.perf_counter() - start
+    forecasts = list(predictor.predict(inputs, num_samples=num_samples))
+    elapsed = time.perf_counter() - start
+    assert len(forecasts) == len(inputs) and forecasts[-1].samples.shape[0] == num_samples
+    return elapsed
 
 
 def main(argv=None):
