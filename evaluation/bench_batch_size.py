@@ -9,28 +9,12 @@ Builds the quickstart-sized predictor of each architecture on m4_hourly without 
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import torch
+from common import timing_parser, untrained_predictor
 
-from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
-
-
-def untrained_predictor(config: str, dataset_path, data, architecture: str, batch_size: int):
-    overrides = {} if architecture == "transformer" else {"architecture": architecture, "architecture_kwargs": {}}
-    estimator = DiffusionEstimator.from_config(
-        config,
-        dataset_path,
-        freq=data.freq,
-        prediction_length=data.prediction_length,
-        predict_batch_size=batch_size,
-        **overrides,
-    )
-    torch.manual_seed(0)
-    return estimator.create_predictor(estimator.create_transformation(), estimator.create_lightning_module())
 
 
 def seconds(predictor, inputs, num_samples: int) -> float:
@@ -43,14 +27,8 @@ def seconds(predictor, inputs, num_samples: int) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"))
-    p.add_argument("--dataset-path")
-    p.add_argument("--architectures", nargs="+", default=["transformer", "cnn"])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128])
-    p.add_argument("--num-series", type=int, default=64)
-    p.add_argument("--num-samples", type=int, default=100)
-    p.add_argument("--threads", type=int, default=1)
+    p = timing_parser(__doc__, num_series=64)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 4, 8, 16, 64])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_dataset("m4_hourly", resolve_data_path(args.dataset_path))
@@ -62,7 +40,9 @@ def main(argv=None):
     for architecture in args.architectures:
         cells = []
         for batch_size in args.batch_sizes:
-            predictor = untrained_predictor(args.config, args.dataset_path, data, architecture, batch_size)
+            predictor = untrained_predictor(
+                args.config, args.dataset_path, data, architecture, predict_batch_size=batch_size
+            )
             cells.append(f"{seconds(predictor, inputs, args.num_samples):.2f} s")
         print(f"| {architecture} | " + " | ".join(cells) + " |", flush=True)
 

@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import torch
-from common import CALIBRATION_HEADER, calibration_cells, calibration_row, quiet_trainer, train_timed
+from common import (
+    CALIBRATION_HEADER,
+    QUICKSTART,
+    calibration_cells,
+    calibration_row,
+    config_estimator,
+    quiet_trainer,
+    train_timed,
+)
 
-from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
 from gluonts_diffusion.experiments.scoring import score
@@ -37,7 +44,7 @@ from gluonts_diffusion.model.resampling import with_sampler
 
 #: ``--accelerator`` presets: device of our predictors, Lightning accelerator, prediction batch (series)
 PRESETS: Dict[str, Dict[str, Any]] = {
-    "cpu": {"device": "cpu", "trainer": "cpu", "predict_batch_size": 64},
+    "cpu": {"device": "cpu", "trainer": "cpu", "predict_batch_size": None},  # None: each model's own default
     "gpu": {"device": "cuda", "trainer": "gpu", "predict_batch_size": 414},
 }
 REFERENCE = "deepar"
@@ -78,11 +85,11 @@ def baseline_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> No
         predictor = train_baseline(
             name, data, trainer, batch_size=args.batch_size, num_batches_per_epoch=args.num_batches_per_epoch
         )
-        if hasattr(predictor, "batch_size"):
+        if hasattr(predictor, "batch_size") and args.predict_batch_size:
             predictor.batch_size = args.predict_batch_size
         if hasattr(predictor, "to"):
             predictor = predictor.to(preset["device"])
-        metrics, seconds = timed_score(predictor, test, args.num_samples, args.predict_batch_size)
+        metrics, seconds = timed_score(predictor, test, args.num_samples, getattr(predictor, "batch_size", 1))
         nfe = BASELINE_NFE.get(name)
         nfe = data.prediction_length if nfe == "prediction_length" else nfe
         add_row(rows, speed_row(name, nfe, metrics, seconds, len(test)))
@@ -90,21 +97,10 @@ def baseline_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> No
 
 def teacher(args, data, architecture, root: str):
     """The diffusion predictor of ``--config`` (architecture overridden when given), trained and timed."""
-    overrides: Dict[str, Any] = {}
-    if architecture:
-        overrides = {"architecture": architecture, "architecture_kwargs": {}}
+    budget = {name: getattr(args, name) for name in ("batch_size", "num_batches_per_epoch", "predict_batch_size")}
+    trainer = quiet_trainer(args.epochs, root, accelerator=PRESETS[args.accelerator]["trainer"], devices=1)
     torch.manual_seed(0)
-    estimator = DiffusionEstimator.from_config(
-        args.config,
-        dataset_path=args.dataset_path,
-        freq=data.freq,
-        prediction_length=data.prediction_length,
-        batch_size=args.batch_size,
-        num_batches_per_epoch=args.num_batches_per_epoch,
-        predict_batch_size=args.predict_batch_size,
-        trainer_kwargs=quiet_trainer(args.epochs, root, accelerator=PRESETS[args.accelerator]["trainer"], devices=1),
-        **overrides,
-    )
+    estimator = config_estimator(args.config, args.dataset_path, data, architecture, trainer_kwargs=trainer, **budget)
     predictor, seconds = train_timed(estimator, data.train)
     return predictor.to(PRESETS[args.accelerator]["device"]), seconds
 
@@ -137,7 +133,7 @@ def diffusion_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> N
         name = architecture or predictor.prediction_net.hparams["model_kwargs"]["components"]["architecture"]["name"]
         print(f"<!-- {name} teacher trained in {train_seconds:.0f} s -->", flush=True)
         for label, variant in diffusion_variants(args, data, predictor, name):
-            metrics, seconds = timed_score(variant, test, args.num_samples, args.predict_batch_size)
+            metrics, seconds = timed_score(variant, test, args.num_samples, variant.batch_size)
             nfe = variant.prediction_net.model.sampler.nfe
             add_row(rows, speed_row(label, nfe, metrics, seconds, len(test)))
 
@@ -162,7 +158,7 @@ def add_row(rows: List[Dict[str, Any]], row: Dict[str, Any]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"))
+    p.add_argument("--config", default=QUICKSTART)
     p.add_argument("--dataset", default="m4_hourly")
     p.add_argument("--dataset-path")
     p.add_argument("--num-series", type=int, default=414, help="test series (414 = all of m4_hourly)")
@@ -179,7 +175,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-steps", type=int, nargs="*", default=[4, 2, 1], help="none: no distillation")
     p.add_argument("--distill-epochs-per-stage", type=int, default=5)
     p.add_argument("--accelerator", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--predict-batch-size", type=int, help="series per prediction batch (default: the preset's)")
+    p.add_argument(
+        "--predict-batch-size", type=int, help="series per prediction batch of every model (default: the preset's)"
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     p.add_argument("--output", help="write the rows as JSON here")
     return p
@@ -202,7 +200,7 @@ def main(argv=None) -> List[Dict[str, Any]]:
     test = data.test[: args.num_series]
     print(
         f"{data.name}: {len(test)} series x {args.num_samples} samples, preset {args.accelerator} "
-        f"(predict batch {args.predict_batch_size}), torch threads {torch.get_num_threads()}, "
+        f"(predict batch: {args.predict_batch_size or 'each models default'}), torch threads {torch.get_num_threads()}, "
         f"teacher {args.epochs} x {args.num_batches_per_epoch} batches, baselines {args.baseline_epochs} epochs"
     )
     print(HEADER)

@@ -10,16 +10,14 @@ the weights), encodes a batch of ``--num-series`` random histories once, repeats
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from common import timing_parser, untrained_predictor
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 
 
@@ -59,23 +57,15 @@ def leaf_times(architecture, x_t, t, cond):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"))
-    p.add_argument("--dataset-path")
-    p.add_argument("--architectures", nargs="+", default=["transformer", "cnn"])
-    p.add_argument("--num-series", type=int, default=8)
-    p.add_argument("--num-samples", type=int, default=100)
+    p = timing_parser(__doc__, num_series=8)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_dataset("m4_hourly", resolve_data_path(args.dataset_path))
     times = {}
     for name in args.architectures:
-        overrides = {} if name == "transformer" else {"architecture": name, "architecture_kwargs": {}}
-        estimator = DiffusionEstimator.from_config(args.config, args.dataset_path, freq=data.freq, **overrides)
-        torch.manual_seed(0)
-        architecture = estimator.create_lightning_module().model.architecture.eval()
+        predictor = untrained_predictor(args.config, args.dataset_path, data, name)
+        architecture = predictor.prediction_net.model.architecture.eval()
         with torch.inference_mode():
             x_t, t, cond = step_inputs(architecture, args.num_series, args.num_samples)
             architecture(x_t, t, cond)  # warm-up
