@@ -6,7 +6,7 @@ DATA ?= $(abspath ../shared/datasets)
 # torch first, from a range whose newest release here is the CPU wheel: gluonts[torch] alone would pull a multi-GB CUDA build
 TORCH_SPEC ?= torch>=2.10,<2.14
 
-.PHONY: venv install install-dev lint demo test bench-samplers bench-architectures clean
+.PHONY: venv install install-dev lint demo test bench-samplers bench-architectures bench-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-samplers: install
 
 bench-architectures: install
 	GLUONTS_DIFFUSION_DATA=$(DATA) $(BIN)/python evaluation/bench_architectures.py
+
+bench-speed: install
+	GLUONTS_DIFFUSION_DATA=$(DATA) $(BIN)/python evaluation/bench_speed.py
 
 clean:
 	rm -rf $(VENV) *.egg-info lightning_logs .pytest_cache

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+import torch
+
+from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.experiments.scoring import CALIBRATION_METRICS, METRIC_BY_KEY
+
+QUICKSTART = str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
 
 #: Markdown header cells of the calibration columns (coverage 50/80/90%, calibration error, sharpness)
 CALIBRATION_HEADER = " | ".join(METRIC_BY_KEY[key].header for key in CALIBRATION_METRICS)
@@ -31,3 +38,34 @@ def train_timed(estimator, train) -> Tuple[Any, float]:
     start = time.perf_counter()
     predictor = estimator.train(train)
     return predictor, time.perf_counter() - start
+
+
+def config_estimator(config, dataset_path, data, architecture: Optional[str] = None, **overrides: Any):
+    """The ``DiffusionEstimator`` of ``config`` for ``data``'s frequency and horizon; ``architecture``, when it
+    is not the config's own, replaces it with its default parameters; ``overrides`` as ``from_config``."""
+    sizes = dict(dataset_path=dataset_path, freq=data.freq, prediction_length=data.prediction_length)
+    estimator = DiffusionEstimator.from_config(config, **sizes, **overrides)
+    if architecture is None or architecture == estimator.components["architecture"]["name"]:
+        return estimator
+    return DiffusionEstimator.from_config(
+        config, **sizes, **overrides, architecture=architecture, architecture_kwargs={}
+    )
+
+
+def untrained_predictor(config, dataset_path, data, architecture: Optional[str] = None, **overrides: Any):
+    """The predictor of :func:`config_estimator` with its initial weights (seed 0): timing needs no training."""
+    estimator = config_estimator(config, dataset_path, data, architecture, **overrides)
+    torch.manual_seed(0)
+    return estimator.create_predictor(estimator.create_transformation(), estimator.create_lightning_module())
+
+
+def timing_parser(doc: str, num_series: int) -> argparse.ArgumentParser:
+    """The flags of the timing scripts of untrained predictors: config, data, architectures, sizes, threads."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--config", default=QUICKSTART)
+    p.add_argument("--dataset-path")
+    p.add_argument("--architectures", nargs="+", default=["transformer", "cnn"])
+    p.add_argument("--num-series", type=int, default=num_series, help="first test series of m4_hourly")
+    p.add_argument("--num-samples", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    return p

@@ -184,3 +184,12 @@ def test_component_specs_without_or_with_an_unimportable_module():
     assert build_component("sde", {"name": "vesde", "params": {}}).registry_name == "vesde"  # specs saved before
     with pytest.raises(RegistryError, match="unknown sde 'gone'"):
         build_component("sde", {"name": "gone", "params": {}, "module": "no_such_package.gone"})
+
+
+def test_predict_batch_size_defaults_to_400_paths_per_call_on_cpu(monkeypatch):
+    from gluonts_diffusion.model.estimator import default_predict_batch_size
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert [default_predict_batch_size(64, s) for s in (100, 8, 1000)] == [4, 50, 1]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_predict_batch_size(64, 100) == 64

@@ -259,3 +259,15 @@ def test_a_saved_file_naming_an_unallowed_module_runs_nothing(saved, tmp_path, m
         load_predictor(saved)  # allowed by the user: imported (then GluonTS refuses to build the class)
     assert marker.exists()
     sys.modules.pop("gd_probe", None)
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_the_network_samples_in_inference_mode_and_the_caller_does_not(predictor, seed):
+    modes = []
+    hook = predictor.prediction_net.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    try:
+        for _ in predictor.predict(synthetic(3, 60, seed=1), num_samples=2, seed=seed):
+            assert not torch.is_inference_mode_enabled()
+    finally:
+        hook.remove()
+    assert modes and all(modes)

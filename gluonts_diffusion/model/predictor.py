@@ -52,8 +52,22 @@ def series_seed(seed: int, entry: Dict[str, Any]) -> int:
     return int.from_bytes(digest.digest()[:8], "little") >> 1  # < 2**63: any torch.Generator accepts it
 
 
+class _InferenceMode:
+    """The network called under ``torch.inference_mode`` (no autograd bookkeeping at all, unlike the
+    ``no_grad`` of GluonTS's predictor); only inside the call, so the caller's code between forecasts never
+    makes inference tensors."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+
+    def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.net(**inputs)
+
+
 class _PerSeriesSampling:
-    """The network called one series at a time, each with its own generator (seeds in input order)."""
+    """The network called one series at a time, each with its own generator (seeds in input order), under
+    ``torch.inference_mode``."""
 
     def __init__(self, net: torch.nn.Module, seeds: Deque[int], num_samples: int, device: torch.device) -> None:
         self.net, self.seeds, self.num_samples, self.device = net, seeds, num_samples, device
@@ -64,7 +78,8 @@ class _PerSeriesSampling:
         for j in range(rows):
             generator = torch.Generator(device=self.device).manual_seed(self.seeds.popleft())
             one = {name: value[j : j + 1] for name, value in inputs.items()}
-            samples.append(self.net(**one, num_parallel_samples=self.num_samples, generator=generator))
+            with torch.inference_mode():
+                samples.append(self.net(**one, num_parallel_samples=self.num_samples, generator=generator))
         return torch.cat(samples)
 
 
@@ -132,19 +147,20 @@ class DiffusionPredictor(PyTorchPredictor):
 
         Without ``seed`` this is :meth:`PyTorchPredictor.predict` (batched sampling from torch's global
         generator). With ``seed`` each series is sampled with its own generator, seeded by
-        :func:`series_seed`: the same series gets the same forecast in any batch, order or process.
+        :func:`series_seed`: the same series gets the same forecast in any batch, order or process. The
+        network runs under ``torch.inference_mode`` either way.
         """
-        if seed is None:
-            yield from super().predict(dataset, num_samples=num_samples)
-            return
         seeds: Deque[int] = deque()
         loader = InferenceDataLoader(
-            _recording_seeds(dataset, seed, seeds),
+            dataset if seed is None else _recording_seeds(dataset, seed, seeds),
             transform=self.input_transform + SelectFields(self.input_names + self.required_fields, allow_missing=True),
             batch_size=self.batch_size,
             stack_fn=lambda data: batchify(data, self.device),
         )
-        net = _PerSeriesSampling(self.prediction_net, seeds, num_samples or self.num_parallel_samples, self.device)
+        if seed is None:
+            net: Any = _InferenceMode(self.prediction_net)
+        else:
+            net = _PerSeriesSampling(self.prediction_net, seeds, num_samples or self.num_parallel_samples, self.device)
         self.prediction_net.eval()
         with torch.no_grad():
             yield from self.forecast_generator(
@@ -152,7 +168,7 @@ class DiffusionPredictor(PyTorchPredictor):
                 prediction_net=net,
                 input_names=self.input_names,
                 output_transform=self.output_transform,
-                num_samples=None,
+                num_samples=num_samples if seed is None else None,
             )
 
     @property
