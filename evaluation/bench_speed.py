@@ -3,8 +3,8 @@
 On one machine and one test split (default m4_hourly, all 414 series x 100 samples) it trains the GluonTS
 baselines (``experiments.baselines.train_baseline``: SeasonalNaive, DeepAR, PatchTST, at ``--baseline-epochs``)
 and a diffusion teacher from ``--config`` (one per ``--architectures`` entry), re-samples each teacher with
-``--variants`` (``with_sampler``), distills it to ``--distill-steps`` network evaluations
-(``gluonts_diffusion.distill``), and times ``predictor.predict`` over every series, fully consumed, after one
+``--variants`` (``with_sampler``), distills it progressively to ``--distill-steps`` network evaluations
+(``gluonts_diffusion.distill``; each student teaches the next, e.g. 32 -> 4 -> 2 -> 1), and times ``predictor.predict`` over every series, fully consumed, after one
 warm-up batch. Prints a Markdown table: NFE, wall seconds, series per second, the ratio to DeepAR's wall time
 in the same run (meaningful on a busy machine), CRPS (``mean_wQuantileLoss``) and the calibration columns.
 Nothing is chosen on the test split.
@@ -13,6 +13,7 @@ Nothing is chosen on the test split.
     python evaluation/bench_speed.py --accelerator gpu --epochs 30                           # device machine
     python evaluation/bench_speed.py --num-series 4 --num-samples 8 --epochs 1 --num-batches-per-epoch 2 \\
         --baseline-epochs 1 --baselines seasonal_naive deepar --variants --distill-steps    # smoke run
+    python evaluation/bench_speed.py --teacher DIR --students DIR4 DIR2 DIR1 --variants --distill-steps  # saved
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from common import (
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
 from gluonts_diffusion.experiments.scoring import score
+from gluonts_diffusion.model.predictor import load_predictor
 from gluonts_diffusion.model.resampling import with_sampler
 
 #: ``--accelerator`` presets: device of our predictors, Lightning accelerator, prediction batch (series)
@@ -96,7 +98,10 @@ def baseline_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> No
 
 
 def teacher(args, data, architecture, root: str):
-    """The diffusion predictor of ``--config`` (architecture overridden when given), trained and timed."""
+    """The diffusion predictor of ``--config`` (architecture overridden when given), trained and timed, or the
+    saved one of ``--teacher``."""
+    if args.teacher:
+        return load_predictor(args.teacher, device=PRESETS[args.accelerator]["device"]), 0.0
     budget = {name: getattr(args, name) for name in ("batch_size", "num_batches_per_epoch", "predict_batch_size")}
     trainer = quiet_trainer(args.epochs, root, accelerator=PRESETS[args.accelerator]["trainer"], devices=1)
     torch.manual_seed(0)
@@ -111,17 +116,22 @@ def diffusion_variants(args, data, predictor, name: str):
     for text in args.variants:
         sampler, kwargs = parse_variant(text)
         yield f"{name} {sampler}", with_sampler(predictor, sampler, kwargs)
-    for steps in args.distill_steps:
+    for path in args.students:
+        yield f"{name} distilled", load_predictor(path, device=PRESETS[args.accelerator]["device"])
+    student, teacher_steps = predictor, None
+    for steps in sorted(args.distill_steps, reverse=True):  # progressive: each student teaches the next
         from gluonts_diffusion import distill  # the distillation API; checked importable in main()
 
         student = distill(
-            predictor,
+            student,
             data.train,
             num_steps=steps,
+            teacher_steps=teacher_steps,
             epochs_per_stage=args.distill_epochs_per_stage,
             num_batches_per_epoch=args.num_batches_per_epoch,
             trainer_kwargs={"accelerator": PRESETS[args.accelerator]["trainer"], "devices": 1},
         )
+        teacher_steps = steps
         yield f"{name} distilled", student.to(PRESETS[args.accelerator]["device"])
 
 
@@ -174,6 +184,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="*", default=["dpm:20"], help="with_sampler re-samplings, NAME:STEPS")
     p.add_argument("--distill-steps", type=int, nargs="*", default=[4, 2, 1], help="none: no distillation")
     p.add_argument("--distill-epochs-per-stage", type=int, default=5)
+    p.add_argument("--teacher", help="a saved teacher (predictor.serialize) instead of training --config's")
+    p.add_argument("--students", nargs="*", default=[], help="saved distilled predictors of the teacher, timed too")
     p.add_argument("--accelerator", choices=sorted(PRESETS), default="cpu")
     p.add_argument(
         "--predict-batch-size", type=int, help="series per prediction batch of every model (default: the preset's)"
