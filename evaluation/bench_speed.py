@@ -2,12 +2,15 @@
 
 On one machine and one test split (default m4_hourly, all 414 series x 100 samples) it trains the GluonTS
 baselines (``experiments.baselines.train_baseline``: SeasonalNaive, DeepAR, PatchTST, at ``--baseline-epochs``)
-and a diffusion teacher from ``--config`` (one per ``--architectures`` entry), re-samples each teacher with
-``--variants`` (``with_sampler``), distills it progressively to ``--distill-steps`` network evaluations
-(``gluonts_diffusion.distill``; each student teaches the next, e.g. 32 -> 4 -> 2 -> 1), and times ``predictor.predict`` over every series, fully consumed, after one
-warm-up batch. Prints a Markdown table: NFE, wall seconds, series per second, the ratio to DeepAR's wall time
-in the same run (meaningful on a busy machine), CRPS (``mean_wQuantileLoss``) and the calibration columns.
-Nothing is chosen on the test split.
+and a diffusion teacher from ``--config`` (one per ``--architectures`` entry; or ``--teacher``, a saved one),
+re-samples each teacher with ``--variants`` (``with_sampler``), distills it progressively to ``--distill-steps``
+network evaluations (``gluonts_diffusion.distill``; each student teaches the next, e.g. 32 -> 4 -> 2 -> 1; or
+``--students``, saved ones), and times ``predictor.predict`` over every series, fully consumed, after one warm-up
+batch. ``--calibrate`` adds a copy of each diffusion predictor with spread factors fitted on the last window of
+the training series (``gluonts_diffusion.calibrate``; held out only if the teacher was trained without it, as a
+``--teacher`` trained with ``training.validation``). Prints a Markdown table: NFE, wall seconds, series per
+second, the ratio to DeepAR's wall time in the same run (meaningful on a busy machine), CRPS
+(``mean_wQuantileLoss``) and the calibration columns. Nothing is chosen on the test split.
 
     python evaluation/bench_speed.py --dataset-path ../shared/datasets                       # CPU budget
     python evaluation/bench_speed.py --accelerator gpu --epochs 30                           # device machine
@@ -39,8 +42,10 @@ from common import (
 )
 
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
+from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
 from gluonts_diffusion.experiments.scoring import score
+from gluonts_diffusion.model.calibration import calibrate
 from gluonts_diffusion.model.predictor import load_predictor
 from gluonts_diffusion.model.resampling import with_sampler
 
@@ -143,9 +148,13 @@ def diffusion_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> N
         name = architecture or predictor.prediction_net.hparams["model_kwargs"]["components"]["architecture"]["name"]
         print(f"<!-- {name} teacher trained in {train_seconds:.0f} s -->", flush=True)
         for label, variant in diffusion_variants(args, data, predictor, name):
-            metrics, seconds = timed_score(variant, test, args.num_samples, variant.batch_size)
             nfe = variant.prediction_net.model.sampler.nfe
+            metrics, seconds = timed_score(variant, test, args.num_samples, variant.batch_size)
             add_row(rows, speed_row(label, nfe, metrics, seconds, len(test)))
+            if args.calibrate:  # spread factors fitted on the training series' last window, never on test
+                calibrated = calibrate(variant, validation_split(data.train, data.prediction_length))
+                metrics, seconds = timed_score(calibrated, test, args.num_samples, variant.batch_size)
+                add_row(rows, speed_row(f"{label} + spread calibration", nfe, metrics, seconds, len(test)))
 
 
 HEADER = f"| model | NFE | wall s | series/s | / DeepAR | CRPS | {CALIBRATION_HEADER} |\n" + "|---" * 11 + "|"
@@ -184,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", nargs="*", default=["dpm:20"], help="with_sampler re-samplings, NAME:STEPS")
     p.add_argument("--distill-steps", type=int, nargs="*", default=[4, 2, 1], help="none: no distillation")
     p.add_argument("--distill-epochs-per-stage", type=int, default=5)
+    p.add_argument(
+        "--calibrate", action="store_true", help="also a spread-calibrated copy of every diffusion predictor"
+    )
     p.add_argument("--teacher", help="a saved teacher (predictor.serialize) instead of training --config's")
     p.add_argument("--students", nargs="*", default=[], help="saved distilled predictors of the teacher, timed too")
     p.add_argument("--accelerator", choices=sorted(PRESETS), default="cpu")
