@@ -53,7 +53,7 @@ def samples(predictor, data, seed, num_samples=16):
 def test_the_distilled_predictor_is_a_two_step_deterministic_ddim(distilled, teacher):
     params = distilled.prediction_net.hparams["model_kwargs"]["components"]["sampler"]
     assert params["name"] == "ddim"
-    assert params["params"] == {"num_steps": 2, "eta": 0.0, "time_grid": "uniform"}
+    assert params["params"] == {"num_steps": 2, "eta": 0.0, "time_grid": "logsnr"}  # the default dpm's grid
     assert distilled.prediction_net.sampling_model.sampler.nfe == 2
     assert teacher.prediction_net.sampling_model.sampler.num_steps == 3  # the teacher is left as it was
     student = distilled.prediction_net.sampling_model.state_dict()

@@ -64,7 +64,7 @@ def test_serialize_round_trip_gives_identical_forecasts(trained, m4_slice, tmp_p
 def test_resampling_with_another_sampler_keeps_weights(trained, m4_slice):
     faster = with_sampler(trained, "euler", {"num_steps": 4, "probability_flow": True}, num_parallel_samples=4)
     assert faster.prediction_net.model.sampler.registry_name == "euler"
-    assert trained.prediction_net.model.sampler.registry_name == "ddim"
+    assert trained.prediction_net.model.sampler.registry_name == "dpm"
     for a, b in zip(trained.prediction_net.state_dict().values(), faster.prediction_net.state_dict().values()):
         torch.testing.assert_close(a, b)
     forecasts, _ = predict(faster, m4_slice.test[:2], num_samples=8)
@@ -114,7 +114,7 @@ def test_bad_components_fail_when_the_estimator_is_built(rectified_path_sde):
         DiffusionEstimator(freq="H", prediction_length=4, sampler_kwargs={"num_stepz": 3})
     with pytest.raises(ValueError, match="^architecture: .*num_heads"):
         DiffusionEstimator(freq="H", prediction_length=4, architecture_kwargs={"model_dim": 10, "num_heads": 3})
-    with pytest.raises(ValueError, match="incompatible components: sampler 'ddim': .*alpha"):
+    with pytest.raises(ValueError, match="incompatible components: sampler 'dpm': .*alpha"):
         DiffusionEstimator(freq="H", prediction_length=4, sde=rectified_path_sde)
 
 

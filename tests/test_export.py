@@ -28,7 +28,7 @@ def random_inputs(model, batch, seed=0):
 
 def test_replayed_noise_gives_the_generators_forecast(trainer_kwargs):
     """Draws taken from a seeded generator in the sampler's order reproduce ``forward(generator=...)``."""
-    model = sampling_model(train(trainer_kwargs, sampler_kwargs={"num_steps": 3, "eta": 1.0})).eval()
+    model = sampling_model(train(trainer_kwargs, sampler="ddim", sampler_kwargs={"num_steps": 3, "eta": 1.0})).eval()
     graph = SamplingGraph(model)
     inputs = random_inputs(model, 3)
     n = graph.num_draws()
@@ -44,7 +44,7 @@ def test_replayed_noise_gives_the_generators_forecast(trainer_kwargs):
 def test_onnx_graph_matches_torch_with_coloured_noise(trainer_kwargs, tmp_path):
     import onnxruntime
 
-    predictor = train(trainer_kwargs, noise="correlated", sampler_kwargs={"num_steps": 3, "eta": 0.5})
+    predictor = train(trainer_kwargs, noise="correlated", sampler="ddim", sampler_kwargs={"num_steps": 3, "eta": 0.5})
     path = export_model(predictor, tmp_path / "onnx", freq="D")
     graph = SamplingGraph(sampling_model(predictor)).eval()
     meta = json.loads((tmp_path / "onnx" / "model.json").read_text())

@@ -198,7 +198,7 @@ def test_flow_matching_target_is_the_path_velocity():
     velocity_net = lambda x, t: from_eps(eps_net(x, t), x, t, sde, "velocity")  # noqa: E731
     flow = losses(Registry.get("objective", "flow_matching"), velocity_net, x0, mask, sde, noise)
     t = seen["t"]
-    mse = losses(Registry.get("objective", "denoising"), eps_net, x0, mask, sde, noise)
+    mse = losses(Registry.get("objective", "denoising", parameterization="eps"), eps_net, x0, mask, sde, noise)
     factor = (sde.d_sigma(t) - sde.d_alpha(t) * sde.sigma(t) / sde.alpha(t)) ** 2
     torch.testing.assert_close(flow, factor * mse)
 
@@ -236,7 +236,9 @@ def test_sigma2_score_matching_is_noise_prediction(noise_name):
     x0, mask, net, score_net = perturbed_networks(sde, noise)
     sm = losses(Registry.get("objective", "score_matching", loss_weight="sigma2"), score_net, x0, mask, sde, noise)
     if noise_name == "standard":  # plain MSE on the noise = the DDPM objective
-        torch.testing.assert_close(sm, losses(Registry.get("objective", "denoising"), net, x0, mask, sde, noise))
+        torch.testing.assert_close(
+            sm, losses(Registry.get("objective", "denoising", parameterization="eps"), net, x0, mask, sde, noise)
+        )
     else:  # the same in the whitened metric
         white = lambda x, t: noise.whiten(net(x, t))  # noqa: E731
         seen = {}

@@ -20,7 +20,7 @@ DEFAULT_COMPONENTS: Dict[str, str] = {
     "noise": "standard",
     "sde": "vpsde",
     "objective": "denoising",
-    "sampler": "ddim",
+    "sampler": "dpm",
 }
 
 
