@@ -21,6 +21,7 @@ from common import CALIBRATION_HEADER, calibration_cells, calibration_row, quiet
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.experiments.scoring import score
+from gluonts_diffusion.model.predictor import load_predictor
 from gluonts_diffusion.model.resampling import with_sampler
 
 
@@ -34,6 +35,21 @@ def sampler_grid(args):
         grid += [(f"dpm++{order}M-{n}", "dpm", {"num_steps": n, "order": order}) for n in args.ode_steps]
     grid += [(f"pc-{n}", "pc", {"num_steps": n}) for n in args.pc_steps]
     return grid
+
+
+def train(args, data):
+    """The model of ``--config`` trained on ``data.train``: ``(predictor, seconds)``."""
+    torch.manual_seed(0)
+    estimator = DiffusionEstimator.from_config(
+        args.config,
+        dataset_path=args.dataset_path,
+        freq=data.freq,
+        prediction_length=data.prediction_length,
+        num_batches_per_epoch=args.num_batches_per_epoch,
+        predict_batch_size=414,
+        trainer_kwargs=quiet_trainer(args.epochs, "/tmp/bench_samplers", accelerator=args.accelerator),
+    )
+    return train_timed(estimator, data.train)
 
 
 def main(argv=None):
@@ -50,22 +66,17 @@ def main(argv=None):
     parser.add_argument("--heun-steps", type=int, nargs="+", default=[3, 5, 10, 25])
     parser.add_argument("--pc-steps", type=int, nargs="+", default=[50])
     parser.add_argument("--accelerator", default="auto")
+    parser.add_argument("--predictor", help="a saved predictor to re-sample instead of training --config's")
     parser.add_argument("--output", help="write the rows as JSON here")
     args = parser.parse_args(argv)
 
     data = load_dataset(args.dataset, resolve_data_path(args.dataset_path))
     test = data.test[: args.num_series]
-    torch.manual_seed(0)
-    estimator = DiffusionEstimator.from_config(
-        args.config,
-        dataset_path=args.dataset_path,
-        freq=data.freq,
-        prediction_length=data.prediction_length,
-        num_batches_per_epoch=args.num_batches_per_epoch,
-        predict_batch_size=414,
-        trainer_kwargs=quiet_trainer(args.epochs, "/tmp/bench_samplers", accelerator=args.accelerator),
-    )
-    predictor, train_seconds = train_timed(estimator, data.train)
+    if args.predictor:  # a saved model: no training here
+        predictor, train_seconds = load_predictor(args.predictor), 0.0
+        predictor.batch_size = 414
+    else:
+        predictor, train_seconds = train(args, data)
     print(
         f"trained on {data.name} in {train_seconds:.0f} s ({args.epochs} epochs x {args.num_batches_per_epoch} batches); "
         f"scoring {len(test)} series x {args.num_samples} samples on {predictor.device}"
