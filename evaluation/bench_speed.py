@@ -41,6 +41,7 @@ from common import (
     train_timed,
 )
 
+from gluonts_diffusion import distill
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
@@ -125,8 +126,6 @@ def diffusion_variants(args, data, predictor, name: str):
         yield f"{name} distilled", load_predictor(path, device=PRESETS[args.accelerator]["device"])
     student, teacher_steps = predictor, None
     for steps in sorted(args.distill_steps, reverse=True):  # progressive: each student teaches the next
-        from gluonts_diffusion import distill  # the distillation API; checked importable in main()
-
         student = distill(
             student,
             data.train,
@@ -152,7 +151,9 @@ def diffusion_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> N
             metrics, seconds = timed_score(variant, test, args.num_samples, variant.batch_size)
             add_row(rows, speed_row(label, nfe, metrics, seconds, len(test)))
             if args.calibrate:  # spread factors fitted on the training series' last window, never on test
-                calibrated = calibrate(variant, validation_split(data.train, data.prediction_length))
+                calibrated = calibrate(
+                    variant, validation_split(list(data.train)[: args.num_series], data.prediction_length)
+                )
                 metrics, seconds = timed_score(calibrated, test, args.num_samples, variant.batch_size)
                 add_row(rows, speed_row(f"{label} + spread calibration", nfe, metrics, seconds, len(test)))
 
@@ -180,7 +181,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=QUICKSTART)
     p.add_argument("--dataset", default="m4_hourly")
     p.add_argument("--dataset-path")
-    p.add_argument("--num-series", type=int, default=414, help="test series (414 = all of m4_hourly)")
+    p.add_argument(
+        "--num-series", type=int, default=414, help="first N series scored and calibrated (414: all m4_hourly)"
+    )
     p.add_argument("--num-samples", type=int, default=100)
     p.add_argument("--epochs", type=int, default=30, help="teacher epochs")
     p.add_argument("--num-batches-per-epoch", type=int, default=50)
@@ -210,11 +213,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> List[Dict[str, Any]]:
     args = parser().parse_args(argv)
     args.predict_batch_size = args.predict_batch_size or PRESETS[args.accelerator]["predict_batch_size"]
-    if args.distill_steps:
-        try:
-            from gluonts_diffusion import distill  # noqa: F401
-        except ImportError:
-            parser().error("gluonts_diffusion.distill is not in this checkout: pass --distill-steps with no value")
     torch.set_num_threads(args.threads)
     for category in (DeprecationWarning, FutureWarning):
         warnings.filterwarnings("ignore", category=category)

@@ -3,7 +3,7 @@
 Distils a saved predictor into one that samples in K network evaluations (progressive distillation, Salimans &
 Ho, 2022), on the training split of the dataset the config names (``data``, as ``gluonts_diffusion.run`` reads
 it), and saves it to DIR2. A missing model, a bad config or a bad step count ends the command with one line on
-stderr (exit status 1; 2 for the arguments).
+stderr (exit status 1; 2 for a bad config or bad arguments).
 
 The module is also callable: ``gluonts_diffusion.distill(predictor, data, num_steps=K)`` is
 :func:`gluonts_diffusion.model.distillation.distill`, whether or not this module has been imported (importing
@@ -85,7 +85,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         predictor = load_predictor(args.model)
         own_steps = predictor.prediction_net.sampling_model.sampler.num_steps
-        teacher_steps = args.teacher_steps or default_teacher_steps(args.steps, own_steps)
+        teacher_steps = (
+            default_teacher_steps(args.steps, own_steps) if args.teacher_steps is None else args.teacher_steps
+        )
         stage_steps(args.steps, teacher_steps)  # refuse a bad N before loading data
         train = training_split(args.config, args.dataset_path)
         distilled = distill(

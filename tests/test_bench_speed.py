@@ -4,8 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
 import bench_speed  # noqa: E402
 
@@ -21,27 +19,21 @@ def test_bench_speed_smoke(data_dir, tmp_path, capsys):
         [
             *("--dataset-path", str(data_dir), "--num-series", "3", "--num-samples", "4"),
             *("--epochs", "1", "--num-batches-per-epoch", "1", "--batch-size", "8", "--baseline-epochs", "1"),
-            *("--baselines", "seasonal_naive", "deepar", "--variants", "euler:2", "--distill-steps"),
+            *("--baselines", "seasonal_naive", "deepar", "--variants", "euler:2"),
+            *("--distill-steps", "2", "1", "--distill-epochs-per-stage", "1", "--calibrate"),
             *("--threads", "1", "--output", str(output)),
         ]
     )
     printed = capsys.readouterr().out
     assert "| model | NFE | wall s | series/s | / DeepAR | CRPS |" in printed
-    assert [r["model"] for r in rows] == ["deepar", "seasonal_naive", "transformer ddim", "transformer euler"]
-    assert [r["nfe"] for r in rows] == [48, None, 20, 2]
+    ours = ["transformer ddim", "transformer euler", "transformer distilled", "transformer distilled"]
+    assert [r["model"] for r in rows] == [
+        "deepar",
+        "seasonal_naive",
+        *(m for o in ours for m in (o, f"{o} + spread calibration")),
+    ]
+    assert [r["nfe"] for r in rows] == [48, None, 20, 20, 2, 2, 2, 2, 1, 1]
     assert rows[0]["ratio_to_deepar"] == 1.0
     assert all(r["seconds"] > 0 and r["ratio_to_deepar"] > 0 for r in rows)
     assert "| transformer euler | 2 |" in printed and "torch threads 1" in printed
     assert json.loads(output.read_text())["rows"] == rows
-
-
-def test_distill_steps_need_the_distill_api(data_dir, capsys):
-    """The API is checked before any data is read or model trained."""
-    try:
-        from gluonts_diffusion import distill  # noqa: F401
-    except ImportError:
-        with pytest.raises(SystemExit):
-            bench_speed.main(["--dataset-path", str(data_dir), "--distill-steps", "1"])
-        assert "gluonts_diffusion.distill is not in this checkout" in capsys.readouterr().err
-    else:
-        pytest.skip("gluonts_diffusion.distill exists: the check does not apply")

@@ -26,7 +26,7 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def teacher(root):
-    """The tiny transformer (3 DDIM steps, x0 output) trained for two epochs on four daily series."""
+    """The tiny transformer (3 sampler steps, x0 output) trained for two epochs on four daily series."""
     estimator = tiny_estimator(
         quiet_trainer(root, max_epochs=2), freq="D", prediction_length=7, objective_kwargs={"parameterization": "x0"}
     )
@@ -149,4 +149,29 @@ def test_cli_names_a_missing_model_folder(tmp_path, capsys):
     assert main(argv) == 1
     assert capsys.readouterr().err.strip() == (
         f"distill failed: {tmp_path / 'nothing'} is not a folder: give the folder predictor.serialize(path) wrote"
+    )
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"epochs_per_stage": 0}, "epochs_per_stage must be an integer >= 1, got 0"),
+        ({"num_batches_per_epoch": 2.5}, "num_batches_per_epoch must be an integer >= 1, got 2.5"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"learning_rate": 0.0}, "learning_rate must be a number > 0, got 0.0"),
+    ],
+)
+def test_bad_settings_are_named_before_any_training(teacher, change, message):
+    with pytest.raises(ValueError) as caught:
+        gluonts_diffusion.distill(teacher, synthetic(4, 60), num_steps=1, **change)
+    assert str(caught.value) == message
+
+
+def test_a_guided_predictor_is_refused(teacher):
+    guided = gluonts_diffusion.with_sampler(teacher, guidance_scale=2.0)
+    with pytest.raises(ValueError) as caught:
+        gluonts_diffusion.distill(guided, synthetic(4, 60), num_steps=1)
+    assert str(caught.value) == (
+        "distill: the predictor samples with guidance_scale 2.0; guided sampling is not distilled: "
+        "distill with_sampler(predictor, guidance_scale=1.0)"
     )

@@ -4,6 +4,7 @@ what to do for every broken folder, and seeds forecasts per series."""
 import json
 import re
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -262,12 +263,49 @@ def test_a_saved_file_naming_an_unallowed_module_runs_nothing(saved, tmp_path, m
 
 
 @pytest.mark.parametrize("seed", [None, 3])
-def test_the_network_samples_in_inference_mode_and_the_caller_does_not(predictor, seed):
+def test_the_network_samples_without_autograd_but_not_in_inference_mode(predictor, seed):
+    """No graph is built while sampling, and nothing sampled or cached becomes an inference tensor (which
+    a later training step could not save for backward)."""
     modes = []
-    hook = predictor.prediction_net.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    hook = predictor.prediction_net.register_forward_hook(
+        lambda *_: modes.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+    )
     try:
-        for _ in predictor.predict(synthetic(3, 60, seed=1), num_samples=2, seed=seed):
-            assert not torch.is_inference_mode_enabled()
+        forecasts = list(predictor.predict(synthetic(3, 60, seed=1), num_samples=2, seed=seed))
     finally:
         hook.remove()
-    assert modes and all(modes)
+    assert modes and all(mode == (False, False) for mode in modes)
+    assert len(forecasts) == 3
+
+
+def _drop_parameterization(node):
+    """Remove ``parameterization`` from the denoising objective's params, as predictors before 0.2.0 saved it
+    when the default (then eps) was used."""
+    if isinstance(node, dict):
+        if node.get("name") == "denoising":
+            node["params"].pop("parameterization", None)
+        for value in node.values():
+            _drop_parameterization(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_parameterization(value)
+
+
+@pytest.mark.parametrize("version, expected", [("0.1.0", "eps"), (None, "eps"), ("0.2.0", "edm")])
+def test_a_predictor_saved_before_a_default_changed_keeps_its_meaning(tmp_path, version, expected):
+    """0.2.0 made edm the denoising default: an older predictor that relied on the old default (eps) loads as
+    eps and forecasts as it did; one saved by 0.2.0 without the parameter is edm."""
+    eps = tiny_estimator(
+        quiet_trainer(tmp_path), freq="D", prediction_length=7, objective_kwargs={"parameterization": "eps"}
+    )
+    trained = eps.train(synthetic(4, 60))
+    trained.serialize(tmp_path / "model")
+    _edit_json("predictor.json", _drop_parameterization)(tmp_path / "model", None)
+    _edit_json("gluonts-config.json", lambda config: config.update(gluonts_diffusion=version))(tmp_path / "model", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # another minor version warns (tested above)
+        loaded = load_predictor(tmp_path / "model")
+    assert loaded.prediction_net.model.objective.parameterization == expected
+    if expected == "eps":
+        data = synthetic(2, 60, seed=5)
+        assert_same(samples(trained, data, seed=1), samples(loaded, data, seed=1))

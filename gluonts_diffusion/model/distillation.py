@@ -16,6 +16,7 @@ import torch
 from gluonts.dataset.common import Dataset
 from gluonts.torch.model.predictor import PyTorchPredictor
 
+from gluonts_diffusion.core.component import check_int
 from gluonts_diffusion.core.distillation import check_nested, default_teacher_steps, distillation_loss, stage_steps
 from gluonts_diffusion.core.registry import Registry
 
@@ -23,6 +24,9 @@ from .estimator import DiffusionEstimator
 from .module import DiffusionModel
 from .predictor import DiffusionPredictor
 from .resampling import with_sampler
+
+#: rows per training batch when ``distill`` is not told (the estimator's training default)
+DEFAULT_BATCH_SIZE = 64
 
 #: Lightning settings of every stage, under the caller's ``trainer_kwargs``
 QUIET = {
@@ -49,7 +53,10 @@ class DistillationStage(pl.LightningModule):
         self.grid, self.lr = grid, lr
 
     def on_train_epoch_start(self) -> None:
-        self.teacher.eval()  # Lightning puts every submodule in training mode
+        # both without dropout, whatever mode the predictor was left in: the student regresses a deterministic
+        # target (the teacher's two DDIM steps), and a predictor that has forecast is in eval mode anyway
+        self.student.eval()
+        self.teacher.eval()
 
     def training_step(self, batch, batch_idx: int):
         model = self.student
@@ -101,6 +108,19 @@ def training_loader(
     return estimator.create_training_data_loader(transformed, net)
 
 
+def check_settings(model: DiffusionModel, epochs_per_stage: int, num_batches_per_epoch: int, lr: float) -> None:
+    """``ValueError`` naming the first bad setting of :func:`distill`."""
+    check_int("epochs_per_stage", epochs_per_stage, 1)
+    check_int("num_batches_per_epoch", num_batches_per_epoch, 1)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"learning_rate must be a number > 0, got {lr!r}")
+    if model.guidance_scale != 1.0:
+        raise ValueError(
+            f"distill: the predictor samples with guidance_scale {model.guidance_scale}; guided sampling is not "
+            "distilled: distill with_sampler(predictor, guidance_scale=1.0)"
+        )
+
+
 def distill(
     predictor: PyTorchPredictor,
     training_data: Dataset,
@@ -128,17 +148,20 @@ def distill(
         num_steps: K, the distilled sampler's steps (network evaluations per path).
         teacher_steps: N, the first teacher's DDIM steps, ``K * 2^m`` with ``m >= 1``; default the smallest such
             N at least the predictor's own sampler steps (20 steps, K = 4 -> 32).
-        batch_size: rows per batch (default: the predictor's batch size).
+        batch_size: rows per training batch (default 64, the estimator's training default; the predictor's own
+            ``batch_size`` is its prediction batch).
         learning_rate: AdamW learning rate of every stage.
         seed: seeds Lightning (torch, numpy, random) before the first stage.
         trainer_kwargs: passed to ``lightning.pytorch.Trainer`` (over quiet defaults writing to a temporary
             folder; ``max_epochs`` is ``epochs_per_stage``).
 
     The time grid is the predictor's sampler's when it nests (its n-step points are every other 2n-step point,
-    as ``uniform`` and ``logsnr``), else ``logsnr``. Classifier-free guidance is not distilled: the student
-    learns the conditional teacher.
+    as ``uniform`` and ``logsnr``), else ``logsnr``. A predictor sampling with classifier-free guidance
+    (``guidance_scale != 1``) is refused: the student would learn only the conditional network.
     """
     model: DiffusionModel = predictor.prediction_net.sampling_model
+    check_settings(model, epochs_per_stage, num_batches_per_epoch, learning_rate)
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else check_int("batch_size", batch_size, 1)
     teacher_steps = (
         default_teacher_steps(num_steps, model.sampler.num_steps) if teacher_steps is None else teacher_steps
     )
@@ -152,9 +175,7 @@ def distill(
         teacher = copy.deepcopy(model)
         for steps in stages:
             stage = DistillationStage(student, teacher, grid(model.sde, steps), learning_rate)
-            loader = training_loader(
-                predictor, training_data, batch_size or predictor.batch_size, num_batches_per_epoch
-            )
+            loader = training_loader(predictor, training_data, batch_size, num_batches_per_epoch)
             pl.Trainer(**settings).fit(stage, train_dataloaders=loader)
             teacher = copy.deepcopy(student).requires_grad_(False)
     return student_predictor(predictor, student, num_steps, grid_name)

@@ -31,6 +31,7 @@ from gluonts_diffusion.trust import UntrustedImport, check_serde_file
 from gluonts_diffusion.version import __version__
 
 from .lightning_module import DiffusionLightningModule
+from .migrations import migrate_spec
 
 CONFIG, SPEC, WEIGHTS = "gluonts-config.json", "predictor.json", "prediction-net-state.pt"
 AGAIN = "serialize the predictor again (predictor.serialize(path))"
@@ -52,22 +53,8 @@ def series_seed(seed: int, entry: Dict[str, Any]) -> int:
     return int.from_bytes(digest.digest()[:8], "little") >> 1  # < 2**63: any torch.Generator accepts it
 
 
-class _InferenceMode:
-    """The network called under ``torch.inference_mode`` (no autograd bookkeeping at all, unlike the
-    ``no_grad`` of GluonTS's predictor); only inside the call, so the caller's code between forecasts never
-    makes inference tensors."""
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        self.net = net
-
-    def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.net(**inputs)
-
-
 class _PerSeriesSampling:
-    """The network called one series at a time, each with its own generator (seeds in input order), under
-    ``torch.inference_mode``."""
+    """The network called one series at a time, each with its own generator (seeds in input order)."""
 
     def __init__(self, net: torch.nn.Module, seeds: Deque[int], num_samples: int, device: torch.device) -> None:
         self.net, self.seeds, self.num_samples, self.device = net, seeds, num_samples, device
@@ -78,8 +65,7 @@ class _PerSeriesSampling:
         for j in range(rows):
             generator = torch.Generator(device=self.device).manual_seed(self.seeds.popleft())
             one = {name: value[j : j + 1] for name, value in inputs.items()}
-            with torch.inference_mode():
-                samples.append(self.net(**one, num_parallel_samples=self.num_samples, generator=generator))
+            samples.append(self.net(**one, num_parallel_samples=self.num_samples, generator=generator))
         return torch.cat(samples)
 
 
@@ -147,8 +133,9 @@ class DiffusionPredictor(PyTorchPredictor):
 
         Without ``seed`` this is :meth:`PyTorchPredictor.predict` (batched sampling from torch's global
         generator). With ``seed`` each series is sampled with its own generator, seeded by
-        :func:`series_seed`: the same series gets the same forecast in any batch, order or process. The
-        network runs under ``torch.inference_mode`` either way.
+        :func:`series_seed`: the same series gets the same forecast in any batch, order or process. Sampling
+        runs under ``torch.no_grad`` (not ``inference_mode``: tensors a component caches while predicting,
+        such as a noise's Cholesky factor, must stay usable for training).
         """
         seeds: Deque[int] = deque()
         loader = InferenceDataLoader(
@@ -158,7 +145,7 @@ class DiffusionPredictor(PyTorchPredictor):
             stack_fn=lambda data: batchify(data, self.device),
         )
         if seed is None:
-            net: Any = _InferenceMode(self.prediction_net)
+            net: Any = self.prediction_net
         else:
             net = _PerSeriesSampling(self.prediction_net, seeds, num_samples or self.num_parallel_samples, self.device)
         self.prediction_net.eval()
@@ -212,8 +199,8 @@ class DiffusionPredictor(PyTorchPredictor):
         for name in (CONFIG, SPEC, WEIGHTS):
             if not (path / name).is_file():
                 raise MissingPredictorFile(f"{path / name} is missing: copy the whole folder, or {AGAIN}")
-        check_version(path / CONFIG)
-        predictor = _build(path / SPEC)
+        saved_version = check_version(path / CONFIG)
+        predictor = _build(path / SPEC, saved_version)
         if device is not None:
             predictor.to(device)
         _load_weights(predictor.prediction_net, path / WEIGHTS, device)
@@ -238,14 +225,15 @@ def _first_line(err: BaseException) -> str:
     return line.split(". ")[0].rstrip(".")
 
 
-def check_version(config_path: Path) -> None:
-    """Refuse a predictor written by another major version of the package; warn on another minor one."""
+def check_version(config_path: Path) -> Optional[str]:
+    """Refuse a predictor written by another major version of the package; warn on another minor one.
+    Returns the version that wrote it (None: not recorded)."""
     try:
         saved = json.loads(config_path.read_text()).get("gluonts_diffusion")
     except (ValueError, AttributeError) as err:
         raise SavedPredictorError(f"{config_path} is not a GluonTS config ({_first_line(err)}): {AGAIN}") from None
     if saved is None or saved == __version__:
-        return  # saved before the version was recorded, or by this version
+        return saved  # saved before the version was recorded, or by this version
     if str(saved).split(".")[0] != __version__.split(".")[0]:
         raise SavedPredictorError(
             f"{config_path} was written by gluonts-diffusion {saved}, this is {__version__}: another major "
@@ -256,11 +244,14 @@ def check_version(config_path: Path) -> None:
         f"and {AGAIN}",
         stacklevel=3,
     )
+    return str(saved)
 
 
-def _build(spec_path: Path) -> DiffusionPredictor:
-    """The predictor ``predictor.json`` describes (without its weights)."""
+def _build(spec_path: Path, saved_version: Optional[str] = None) -> DiffusionPredictor:
+    """The predictor ``predictor.json`` describes (without its weights), with the defaults of the version that
+    saved it (:func:`~gluonts_diffusion.model.migrations.migrate_spec`)."""
     text = check_serde_file(spec_path)  # GluonTS's decoder imports every class the file names
+    text = migrate_spec(text, saved_version)
     try:
         predictor = load_json(text)
     except UntrustedImport:  # a component module that is not allowed: its own line says how to allow it

@@ -13,6 +13,8 @@ from gluonts_diffusion.core.base import COMPONENT_KINDS
 from gluonts_diffusion.core.registry import Registry, RegistryError
 from gluonts_diffusion.trust import check_import
 
+from .migrations import CHANGED_DEFAULTS
+
 #: the components a default estimator uses (the estimator's signature defaults read them)
 DEFAULT_COMPONENTS: Dict[str, str] = {
     "preprocessing": "raw",
@@ -50,6 +52,9 @@ def component_spec(
             built[kind] = Registry.get(kind, name, **kwargs)
         except (RegistryError, ValueError) as err:
             raise ComponentError(kind, str(err)) from None
+        for _, changed, parameter, _ in CHANGED_DEFAULTS:  # written out, so a later default cannot change it
+            if name == changed and parameter not in kwargs:
+                kwargs[parameter] = getattr(built[kind], parameter)
         spec[kind] = {"name": name, "params": kwargs, "module": type(built[kind]).__module__}
     check_compatible(built)
     return spec

@@ -1,0 +1,46 @@
+"""What a predictor saved by an older gluonts-diffusion meant, said in this version's words.
+
+A saved ``predictor.json`` records only the component parameters the user gave, so a changed default would
+silently change what an old model is. Each entry of :data:`CHANGED_DEFAULTS` is a default that changed in a
+version: a predictor saved before it (or before versions were recorded) gets the old value written in before it
+is built. Since then :func:`~gluonts_diffusion.model.specs.component_spec` writes every parameter named here
+into the spec, so the files it makes keep their meaning whatever the default becomes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional, Tuple
+
+#: (version that changed it, component name, parameter, the default before that version)
+CHANGED_DEFAULTS: Tuple[Tuple[str, str, str, Any], ...] = (("0.2.0", "denoising", "parameterization", "eps"),)
+
+
+def _release(version: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+def migrate_spec(text: str, saved_version: Optional[str]) -> str:
+    """``predictor.json``'s ``text`` with the old defaults a predictor of ``saved_version`` relied on made
+    explicit (``None``: saved before the version was recorded); unchanged when nothing applies."""
+    changes = [c for c in CHANGED_DEFAULTS if saved_version is None or _release(saved_version) < _release(c[0])]
+    if not changes:
+        return text
+    spec = json.loads(text)
+    filled = [False]
+
+    def fill(node: Any) -> None:
+        if isinstance(node, dict):
+            params = node.get("params")
+            for _, name, parameter, old in changes:
+                if node.get("name") == name and isinstance(params, dict) and parameter not in params:
+                    params[parameter] = old
+                    filled[0] = True
+            for value in node.values():
+                fill(value)
+        elif isinstance(node, list):
+            for value in node:
+                fill(value)
+
+    fill(spec)
+    return json.dumps(spec) if filled[0] else text
