@@ -37,11 +37,11 @@ from common import (
     calibration_cells,
     calibration_row,
     config_estimator,
+    progressive_students,
     quiet_trainer,
     train_timed,
 )
 
-from gluonts_diffusion import distill
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
@@ -124,18 +124,15 @@ def diffusion_variants(args, data, predictor, name: str):
         yield f"{name} {sampler}", with_sampler(predictor, sampler, kwargs)
     for path in args.students:
         yield f"{name} distilled", load_predictor(path, device=PRESETS[args.accelerator]["device"])
-    student, teacher_steps = predictor, None
-    for steps in sorted(args.distill_steps, reverse=True):  # progressive: each student teaches the next
-        student = distill(
-            student,
-            data.train,
-            num_steps=steps,
-            teacher_steps=teacher_steps,
-            epochs_per_stage=args.distill_epochs_per_stage,
-            num_batches_per_epoch=args.num_batches_per_epoch,
-            trainer_kwargs={"accelerator": PRESETS[args.accelerator]["trainer"], "devices": 1},
-        )
-        teacher_steps = steps
+    students = progressive_students(
+        predictor,
+        data.train,
+        args.distill_steps,
+        epochs_per_stage=args.distill_epochs_per_stage,
+        num_batches_per_epoch=args.num_batches_per_epoch,
+        trainer_kwargs={"accelerator": PRESETS[args.accelerator]["trainer"], "devices": 1},
+    )
+    for _, student, _ in students:  # progressive: each student teaches the next
         yield f"{name} distilled", student.to(PRESETS[args.accelerator]["device"])
 
 

@@ -69,3 +69,16 @@ def timing_parser(doc: str, num_series: int) -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=100)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     return p
+
+
+def progressive_students(predictor, train, steps, teacher_steps=None, **distill_kwargs):
+    """Yields ``(K, student, seconds)`` for each K of ``steps``, largest first, each distilled from the one before
+    (``gluonts_diffusion.distill``; the first from ``predictor`` with ``teacher_steps``)."""
+    from gluonts_diffusion import distill
+
+    student = predictor
+    for k in sorted(steps, reverse=True):
+        start = time.perf_counter()
+        student = distill(student, train, num_steps=k, teacher_steps=teacher_steps, **distill_kwargs)
+        yield k, student, time.perf_counter() - start
+        teacher_steps = k

@@ -15,17 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from common import quiet_trainer
+from common import progressive_students, quiet_trainer
 
-from gluonts_diffusion import DiffusionEstimator, distill, load_predictor
+from gluonts_diffusion import DiffusionEstimator, load_predictor
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.scoring import score
-from gluonts_diffusion.model.config import validate_model_config
+from gluonts_diffusion.model.config import config_value, validate_model_config
 
 
 def main(argv=None):
@@ -40,7 +39,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     config = validate_model_config(args.config)
-    data = load_dataset(config["data"]["dataset"], resolve_data_path(args.dataset_path), with_test=False)
+    data = load_dataset(
+        config["data"]["dataset"],
+        resolve_data_path(args.dataset_path, config["data"].get("path")),
+        prediction_length=config_value(config, "data", "prediction_length"),
+        max_series=config["data"].get("max_series"),
+        with_test=False,
+    )
     split = validation_split(data.train, data.prediction_length)
     args.output.mkdir(parents=True, exist_ok=True)
     root = tempfile.mkdtemp(prefix="distill_students_")
@@ -64,20 +69,17 @@ def main(argv=None):
         (args.output / "rows.json").write_text(json.dumps(rows, indent=1))
 
     report("teacher", teacher)
-    student, teacher_steps = teacher, args.teacher_steps
-    for steps in sorted(args.steps, reverse=True):
-        start = time.perf_counter()
-        student = distill(
-            student,
-            split.train,
-            num_steps=steps,
-            teacher_steps=teacher_steps,
-            epochs_per_stage=args.epochs_per_stage,
-            trainer_kwargs={"default_root_dir": root},
-        )
+    students = progressive_students(
+        teacher,
+        split.train,
+        args.steps,
+        args.teacher_steps,
+        epochs_per_stage=args.epochs_per_stage,
+        trainer_kwargs={"default_root_dir": root},
+    )
+    for steps, student, seconds in students:
         student.serialize(args.output / f"student{steps}")
-        report(f"student{steps}", student, time.perf_counter() - start)
-        teacher_steps = steps
+        report(f"student{steps}", student, seconds)
 
 
 if __name__ == "__main__":
