@@ -66,7 +66,7 @@ def test_inf_in_prediction_history_is_masked(tmp_path):
 
 
 def test_values_near_float32_limit_give_forecasts_of_that_scale(tmp_path):
-    # up to 1.4e38 (float32 max 3.4e38); x0-parameterization, as the quickstart, keeps an untrained model's
+    # up to 1.4e38 (float32 max 3.4e38); x0-parameterization keeps an untrained model's
     # samples within a few scales of the history (eps-parameterized untrained samples reach +-360 scales)
     data = [dict(entry, target=entry["target"] * np.float32(1e37)) for entry in synthetic(3, 60)]
     samples, _ = forecasts(tmp_path, data, objective_kwargs={"parameterization": "x0"})

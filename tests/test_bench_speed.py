@@ -26,7 +26,7 @@ def test_bench_speed_smoke(data_dir, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "| model | NFE | wall s | series/s | / DeepAR | CRPS |" in printed
-    ours = ["transformer ddim", "transformer euler", "transformer distilled", "transformer distilled"]
+    ours = ["transformer dpm", "transformer euler", "transformer distilled", "transformer distilled"]
     assert [r["model"] for r in rows] == [
         "deepar",
         "seasonal_naive",
