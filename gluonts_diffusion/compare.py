@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--baselines",
         nargs="*",
         default=["seasonal_naive"],
-        help="GluonTS baselines: seasonal_naive deepar simple_feedforward patch_tst (default: seasonal_naive; none: --baselines)",
+        help="GluonTS baselines: seasonal_naive deepar simple_feedforward patch_tst (univariate data), i_transformer "
+        "(multivariate data) (default: seasonal_naive; none: --baselines)",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default: 0)")
     parser.add_argument("--dataset-path", help="folder of datasets in GluonTS's on-disk layout")

@@ -52,14 +52,15 @@ def test_experiment_config_is_valid_and_builds(path, data_dir):
     model = estimator.create_lightning_module().model
     batch, horizon, length = 2, estimator.prediction_length, model.past_length
     features = len(estimator.time_features) + 1
+    dim = () if estimator.target_dim == 1 else (estimator.target_dim,)  # a multivariate target: (..., dim)
     torch.manual_seed(0)
     loss = model.loss(
-        past_target=torch.rand(batch, length) + 1.0,
-        past_observed_values=torch.ones(batch, length),
+        past_target=torch.rand(batch, length, *dim) + 1.0,
+        past_observed_values=torch.ones(batch, length, *dim),
         past_time_feat=torch.zeros(batch, length, features),
         future_time_feat=torch.zeros(batch, horizon, features),
-        future_target=torch.rand(batch, horizon) + 1.0,
-        future_observed_values=torch.ones(batch, horizon),
+        future_target=torch.rand(batch, horizon, *dim) + 1.0,
+        future_observed_values=torch.ones(batch, horizon, *dim),
     )
     assert torch.isfinite(loss).all()
 

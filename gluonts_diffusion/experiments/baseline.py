@@ -23,14 +23,14 @@ from .scoring import score
 
 @Registry.register("experiment", "baseline")
 class BaselineExperiment(BaseExperiment):
-    """Train (or build) GluonTS baseline ``experiment.params.baseline`` (seasonal_naive, deepar,
-    simple_feedforward, patch_tst) with the config's training budget on the split its ``data`` and
+    """Train (or build) GluonTS baseline ``experiment.params.baseline`` (univariate data: seasonal_naive,
+    deepar, simple_feedforward, patch_tst; multivariate data: i_transformer) with the config's training budget on the split its ``data`` and
     ``evaluation.num_series`` describe, seeded by ``experiment.seed``, and score it like a diffusion model.
 
     ``data``: an already loaded split (the same one the config describes), to skip loading it again.
     """
 
-    compatibility = "univariate data; experiment.params: {baseline: <name>}"
+    compatibility = "univariate or (i_transformer) multivariate data; experiment.params: {baseline: <name>}"
 
     def __init__(self, config, data: Optional[ForecastData] = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

@@ -1,17 +1,23 @@
-"""GluonTS baselines trained and scored on the same split, with the same budget, as the diffusion models."""
+"""GluonTS baselines trained and scored on the same split, with the same budget, as the diffusion models.
+
+Each baseline takes one kind of target (:data:`BASELINE_TARGETS`): seasonal_naive, deepar, simple_feedforward and
+patch_tst forecast univariate series ``(T,)``; i_transformer (GluonTS's torch iTransformer, Liu et al. 2024)
+forecasts one multivariate target ``(dim, T)`` (``data.multivariate: true``), sampling ``(num_samples, H, dim)``.
+"""
 
 from __future__ import annotations
 
 import copy
 import importlib
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Union
 
 #: baseline name -> (GluonTS estimator class path, whether it takes ``freq``, fixed extra arguments)
 TRAINED_BASELINES: Dict[str, tuple] = {
     "deepar": ("gluonts.torch.model.deepar:DeepAREstimator", True, {}),
     "simple_feedforward": ("gluonts.torch.model.simple_feedforward:SimpleFeedForwardEstimator", False, {}),
     "patch_tst": ("gluonts.torch.model.patch_tst:PatchTSTEstimator", False, {"patch_len": 16}),
+    "i_transformer": ("gluonts.torch.model.i_transformer:ITransformerEstimator", False, {}),
 }
 
 #: every baseline name ``train_baseline`` knows
@@ -23,6 +29,18 @@ BASELINE_NFE: Dict[str, Union[int, str, None]] = {
     "simple_feedforward": 1,
     "patch_tst": 1,
     "deepar": "prediction_length",
+    "i_transformer": 1,
+}
+
+Target = Literal["univariate", "multivariate"]
+
+#: the one kind of target each baseline takes; ``train_baseline`` refuses data of the other kind
+BASELINE_TARGETS: Dict[str, Target] = {
+    "seasonal_naive": "univariate",
+    "deepar": "univariate",
+    "simple_feedforward": "univariate",
+    "patch_tst": "univariate",
+    "i_transformer": "multivariate",
 }
 
 #: the evaluation keys a baseline shares with the config it is compared with
@@ -32,6 +50,22 @@ SPLIT_EVALUATION_KEYS = ("num_series", "num_samples")
 def check_baseline(name: str) -> None:
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)}")
+
+
+def baselines_for(target: Target) -> Tuple[str, ...]:
+    """The baselines that take ``target`` data, in :data:`BASELINES` order."""
+    return tuple(name for name in BASELINES if BASELINE_TARGETS[name] == target)
+
+
+def check_baseline_data(name: str, target_dim: int, dataset: str) -> None:
+    """Refuse baseline ``name`` on data it cannot forecast (``target_dim > 1``: multivariate), naming
+    the baselines that can."""
+    target: Target = "multivariate" if target_dim > 1 else "univariate"
+    if BASELINE_TARGETS[name] != target:
+        raise ValueError(
+            f"baseline {name!r} is {BASELINE_TARGETS[name]}; data {dataset!r} is {target} "
+            f"({target} baselines: {', '.join(baselines_for(target))})"
+        )
 
 
 def baseline_config(config: Mapping[str, Any], name: str, seed: int) -> Dict[str, Any]:
@@ -79,10 +113,10 @@ def train_baseline(
     batch_size: int = 64,
     num_batches_per_epoch: int = 50,
 ):
-    """Train (or build) GluonTS baseline ``name`` on ``data.train``; unknown names list the known ones."""
+    """Train (or build) GluonTS baseline ``name`` on ``data.train``; unknown names list the known ones, and a
+    baseline refuses data of the other kind (:func:`check_baseline_data`)."""
     check_baseline(name)
-    if data.target_dim > 1:
-        raise ValueError(f"baseline {name!r} is univariate; data {data.name!r} is multivariate")
+    check_baseline_data(name, data.target_dim, data.name)
     if name == "seasonal_naive":
         from gluonts.model.seasonal_naive import SeasonalNaivePredictor
         from gluonts.time_feature import get_seasonality
