@@ -143,3 +143,16 @@ def test_run_fits_on_validation_windows_only(data_dir, tmp_path):
     clean = copy_series(data_dir, tmp_path / "clean")
     poisoned = copy_series(data_dir, tmp_path / "poisoned", poison=["NaN", 1e30] * 24)
     assert factors_of(poisoned, tmp_path / "run_poisoned") == factors_of(clean, tmp_path / "run_clean")
+
+
+def test_unseeded_forecasts_are_rescaled_around_the_median_of_all_their_paths():
+    """The factors were fitted on all paths of a window at once: asked for more paths than one network call draws
+    (the toy's 100), the calibration still sees them all together, not call by call."""
+    data = gaussian_series(6, seed=4)
+    calibrated = calibrate(toy_predictor(0.5), validation_split(data, H), num_samples=50, seed=0)
+    seen = []
+    transform = calibrated.output_transform
+    calibrated.output_transform = lambda entry, output: seen.append(output.shape) or transform(entry, output)
+    forecasts = list(calibrated.predict(data, num_samples=250))
+    assert [f.samples.shape for f in forecasts] == [(250, H)] * 6
+    assert seen and all(shape[1] == 250 for shape in seen)

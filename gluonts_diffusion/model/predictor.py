@@ -7,6 +7,7 @@ version) into one line naming the file and what to do. ``predict(..., seed=S)`` 
 generator, seeded from ``S`` and the series itself, so a forecast does not depend on the batch it is in.
 """
 
+import functools
 import hashlib
 import json
 import warnings
@@ -146,6 +147,8 @@ class DiffusionPredictor(PyTorchPredictor):
         )
         if seed is None:
             net: Any = self.prediction_net
+            if self.output_transform is not None and num_samples:  # a calibration rescales around the median
+                net = functools.partial(net, num_parallel_samples=num_samples)  # of all paths, as it was fitted
         else:
             net = _PerSeriesSampling(self.prediction_net, seeds, num_samples or self.num_parallel_samples, self.device)
         self.prediction_net.eval()
