@@ -44,7 +44,7 @@ from common import (
 
 from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.data.validation import validation_split
-from gluonts_diffusion.experiments.baselines import BASELINE_NFE, train_baseline
+from gluonts_diffusion.experiments.baselines import baseline_size, train_baseline
 from gluonts_diffusion.experiments.scoring import score
 from gluonts_diffusion.model.calibration import calibrate
 from gluonts_diffusion.model.predictor import load_predictor
@@ -67,9 +67,7 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
 def timed_score(predictor, test, num_samples: int, warmup: int) -> Tuple[Dict[str, Any], float]:
     """``(metrics, seconds)``: ``score()``'s metrics and wall time of ``predictor.predict`` over ``test``
     (all series x ``num_samples``, every forecast consumed) after one warm-up batch of ``warmup`` series."""
-    score(
-        predictor, test[: max(warmup, 1)], num_samples=num_samples, seed=0
-    )  # warm-up: first calls, allocator, threads
+    list(predictor.predict(test[: max(warmup, 1)], num_samples=num_samples))  # warm-up: first calls, allocator
     metrics, _, _, seconds = score(predictor, test, num_samples=num_samples, seed=0)
     return metrics, seconds
 
@@ -98,8 +96,7 @@ def baseline_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> No
         if hasattr(predictor, "to"):
             predictor = predictor.to(preset["device"])
         metrics, seconds = timed_score(predictor, test, args.num_samples, getattr(predictor, "batch_size", 1))
-        nfe = BASELINE_NFE.get(name)
-        nfe = data.prediction_length if nfe == "prediction_length" else nfe
+        nfe = baseline_size(name, predictor, data.prediction_length)[0]
         add_row(rows, speed_row(name, nfe, metrics, seconds, len(test)))
 
 
@@ -139,6 +136,7 @@ def diffusion_variants(args, data, predictor, name: str):
 def diffusion_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> None:
     """Appends (and prints) one row per teacher (per ``--architectures`` entry, else the config's own) and per
     variant of it."""
+    windows = validation_split(list(data.train)[: args.num_series], data.prediction_length) if args.calibrate else None
     for architecture in args.architectures or [None]:
         predictor, train_seconds = teacher(args, data, architecture, f"{root}/{architecture}")
         name = architecture or predictor.prediction_net.hparams["model_kwargs"]["components"]["architecture"]["name"]
@@ -147,10 +145,8 @@ def diffusion_rows(args, data, test, root: str, rows: List[Dict[str, Any]]) -> N
             nfe = variant.prediction_net.model.sampler.nfe
             metrics, seconds = timed_score(variant, test, args.num_samples, variant.batch_size)
             add_row(rows, speed_row(label, nfe, metrics, seconds, len(test)))
-            if args.calibrate:  # spread factors fitted on the training series' last window, never on test
-                calibrated = calibrate(
-                    variant, validation_split(list(data.train)[: args.num_series], data.prediction_length)
-                )
+            if windows is not None:  # spread factors fitted on the training series' last window, never on test
+                calibrated = calibrate(variant, windows)
                 metrics, seconds = timed_score(calibrated, test, args.num_samples, variant.batch_size)
                 add_row(rows, speed_row(f"{label} + spread calibration", nfe, metrics, seconds, len(test)))
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 
 from common import CALIBRATION_HEADER, calibration_cells
 
 from gluonts_diffusion.experiments.config import load_config
-from gluonts_diffusion.experiments.forecast import load_experiment_data
 from gluonts_diffusion.experiments.runner import ExperimentRunner
 from gluonts_diffusion.experiments.scoring import score
-from gluonts_diffusion.model.predictor import DiffusionPredictor, load_predictor
+from gluonts_diffusion.model.predictor import DiffusionPredictor
 
 
 def main(argv=None):
@@ -34,14 +32,14 @@ def main(argv=None):
     config["evaluation"] = {**config.get("evaluation", {}), "baselines": [], "num_series": args.num_series or None}
     config["logging"] = {"tensorboard": False}
     with tempfile.TemporaryDirectory() as out:
-        result = ExperimentRunner(config, dataset_path=args.dataset_path, output_dir=out).run()
-        calibrated = load_predictor(f"{result.run_dir}/predictor")
+        runner = ExperimentRunner(config, dataset_path=args.dataset_path, output_dir=out)
+        result = runner.run()  # scores the calibrated predictor on the test split
+    calibrated, test = runner.experiment.predictor, runner.experiment.data.test
     raw = DiffusionPredictor.from_predictor(calibrated, output_transform=None)
-    test = load_experiment_data(result.config, args.dataset_path and Path(args.dataset_path)).test
     num_samples = int(config["evaluation"].get("num_samples", 100))
+    raw_metrics = score(raw, test, num_samples, result.seed)[0]
     print(f"| predictor | CRPS | {CALIBRATION_HEADER} |")
-    for name, predictor in (("uncalibrated", raw), ("spread-calibrated", calibrated)):
-        metrics = score(predictor, test, num_samples, result.seed)[0]
+    for name, metrics in (("uncalibrated", raw_metrics), ("spread-calibrated", result.metrics)):
         print(f"| {name} | {metrics['mean_wQuantileLoss']:.4f} | {calibration_cells(metrics)} |")
     fit = calibrated.calibration
     print("factors:", " ".join(f"{c:.2f}" for c in fit["factors"]))

@@ -76,19 +76,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    from gluonts_diffusion.core.distillation import default_teacher_steps, stage_steps
     from gluonts_diffusion.data.checks import DataError
     from gluonts_diffusion.experiments.config import ConfigError
-    from gluonts_diffusion.model.distillation import distill
+    from gluonts_diffusion.model.distillation import distill, first_teacher_steps
     from gluonts_diffusion.model.predictor import SavedPredictorError, load_predictor
 
     try:
         predictor = load_predictor(args.model)
-        own_steps = predictor.prediction_net.sampling_model.sampler.num_steps
-        teacher_steps = (
-            default_teacher_steps(args.steps, own_steps) if args.teacher_steps is None else args.teacher_steps
-        )
-        stage_steps(args.steps, teacher_steps)  # refuse a bad N before loading data
+        teacher_steps = first_teacher_steps(predictor, args.steps, args.teacher_steps)  # before loading data
         train = training_split(args.config, args.dataset_path)
         distilled = distill(
             predictor,

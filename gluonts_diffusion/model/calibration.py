@@ -140,12 +140,10 @@ def forecast_windows(
 def fit_spread(samples: np.ndarray, truth: np.ndarray, pool: int) -> np.ndarray:
     """Per-step factors ``(H,)`` minimising the summed fair CRPS of ``med + c (samples - med)`` against ``truth``
     over the windows of steps ``h - pool .. h + pool``; samples ``(N, S, H, D)``, truth ``(N, H, D)``."""
-    n, s, h, d = samples.shape
+    h = samples.shape[2]
     median = np.median(samples, axis=1)  # (N, H, D)
     dev = samples - median[:, None]  # (N, S, H, D)
-    ordered = np.sort(dev, axis=1)
-    ranks = (2 * np.arange(s) - s + 1).reshape(1, s, 1, 1)
-    spread = (ordered * ranks).sum(axis=1) / (s * (s - 1))  # (N, H, D): 0.5 E|X - X'|, fair estimate
+    spread = half_mean_difference(dev)  # (N, H, D)
     observed = np.isfinite(truth)
     factors = np.empty(h)
     for step in range(h):
@@ -155,6 +153,13 @@ def fit_spread(samples: np.ndarray, truth: np.ndarray, pool: int) -> np.ndarray:
         gap = (truth[:, steps] - median[:, steps])[keep]  # (cells,)
         factors[step] = _argmin_c(dev_h, gap, spread[:, steps][keep].sum())
     return np.clip(factors, *BOUNDS)
+
+
+def half_mean_difference(samples: np.ndarray) -> np.ndarray:
+    """``0.5 E|X - X'|`` over the sample axis 1, fairly estimated (distinct pairs): ``(N, S, ...)`` -> ``(N, ...)``."""
+    s = samples.shape[1]
+    ranks = (2 * np.arange(s) - s + 1).reshape((1, s) + (1,) * (samples.ndim - 2))
+    return (np.sort(samples, axis=1) * ranks).sum(axis=1) / (s * (s - 1))
 
 
 def _argmin_c(dev: np.ndarray, gap: np.ndarray, spread: float) -> float:
@@ -173,10 +178,7 @@ def _argmin_c(dev: np.ndarray, gap: np.ndarray, spread: float) -> float:
 
 def mean_crps(samples: np.ndarray, truth: np.ndarray) -> float:
     """Mean fair sample CRPS over the observed cells (samples ``(N, S, H, D)``, truth ``(N, H, D)``)."""
-    s = samples.shape[1]
-    ordered = np.sort(samples, axis=1)
-    spread = (ordered * (2 * np.arange(s) - s + 1).reshape(1, s, 1, 1)).sum(axis=1) / (s * (s - 1))
-    crps = np.abs(samples - truth[:, None]).mean(axis=1) - spread
+    crps = np.abs(samples - truth[:, None]).mean(axis=1) - half_mean_difference(samples)
     return float(np.nanmean(np.where(np.isfinite(truth), crps, np.nan)))
 
 

@@ -108,6 +108,15 @@ def training_loader(
     return estimator.create_training_data_loader(transformed, net)
 
 
+def first_teacher_steps(predictor: PyTorchPredictor, num_steps: int, teacher_steps: Optional[int] = None) -> int:
+    """N, the first teacher's DDIM steps: ``teacher_steps`` if given, else the smallest ``num_steps * 2^m``
+    (m >= 1) at least the predictor's own sampler steps; ``ValueError`` unless it is ``num_steps * 2^m``."""
+    if teacher_steps is None:
+        teacher_steps = default_teacher_steps(num_steps, predictor.prediction_net.sampling_model.sampler.num_steps)
+    stage_steps(num_steps, teacher_steps)
+    return teacher_steps
+
+
 def check_settings(model: DiffusionModel, epochs_per_stage: int, num_batches_per_epoch: int, lr: float) -> None:
     """``ValueError`` naming the first bad setting of :func:`distill`."""
     check_int("epochs_per_stage", epochs_per_stage, 1)
@@ -162,9 +171,7 @@ def distill(
     model: DiffusionModel = predictor.prediction_net.sampling_model
     check_settings(model, epochs_per_stage, num_batches_per_epoch, learning_rate)
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else check_int("batch_size", batch_size, 1)
-    teacher_steps = (
-        default_teacher_steps(num_steps, model.sampler.num_steps) if teacher_steps is None else teacher_steps
-    )
+    teacher_steps = first_teacher_steps(predictor, num_steps, teacher_steps)
     stages = stage_steps(num_steps, teacher_steps)
     grid_name = distill_grid(model, teacher_steps, num_steps)
     pl.seed_everything(seed, verbose=False)

@@ -197,6 +197,11 @@ class DiffusionModel(nn.Module):
         return InputSpec({name: Input(shape=shape, dtype=torch.float32) for name, shape in shapes.items()}, torch.zeros)
 
     # ------------------------------------------------------------------ conditioning
+    @property
+    def context_window(self) -> slice:
+        """The last ``context_length`` steps of the ``past_length`` history."""
+        return slice(self.past_length - self.context_length, self.past_length)
+
     def _lagged(self, scaled: torch.Tensor, lags: List[int], start: int, stop: int) -> torch.Tensor:
         """Values ``scaled[:, i - lag]`` for i in [start, stop) and each lag -> (batch, stop-start, C*len(lags))."""
         if not lags:
@@ -216,7 +221,7 @@ class DiffusionModel(nn.Module):
         if past_target.ndim == 2:
             past_target, past_observed_values = past_target.unsqueeze(-1), past_observed_values.unsqueeze(-1)
         observed = past_observed_values.to(past_target.dtype)
-        ctx = slice(self.past_length - self.context_length, self.past_length)
+        ctx = self.context_window
         state = self.preprocessing.fit(past_target[:, ctx], observed[:, ctx])
         scaled = self.preprocessing.normalize(past_target, state) * observed
         n = self.past_length
@@ -335,7 +340,7 @@ class DiffusionModel(nn.Module):
         C)`` (of :meth:`condition`), over the context window; ``None`` when ``clip_x0`` is off."""
         if self.clip_x0 is None:
             return None
-        ctx = slice(self.past_length - self.context_length, self.past_length)
+        ctx = self.context_window
         low, high = history_bounds(scaled[:, ctx], observed[:, ctx], self.clip_x0)
         return low.repeat_interleave(repeats, 0), high.repeat_interleave(repeats, 0)
 
