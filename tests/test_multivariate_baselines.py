@@ -83,3 +83,7 @@ def test_compare_scores_i_transformer_beside_our_multivariate_model(data_dir, tm
     assert records["i_transformer"]["kind"] == "baseline" and records["i_transformer"]["nfe"] == 1
     for record in records.values():  # one scoring path: CRPS-sum for our model and the baseline alike
         assert record["metrics"]["m_sum_mean_wQuantileLoss"] > 0
+    assert all(row["m_sum_mean_wQuantileLoss"] > 0 for row in rows.values())
+    table = (tmp_path / "leaderboard.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| rank"))
+    assert "| CRPS-sum |" in header and "sample CRPS" not in header

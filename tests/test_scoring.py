@@ -103,7 +103,8 @@ def test_one_metric_list_feeds_tables_leaderboards_and_search():
         "calibration_error",
         "sharpness",
     )
-    assert [m.header for m in COLUMNS][:3] == ["CRPS", "sample CRPS", "MASE"]
+    assert [m.header for m in COLUMNS][:4] == ["CRPS", "sample CRPS", "CRPS-sum", "MASE"]
+    assert [m.key for m in COLUMNS if m.optional] == ["sample_CRPS", "m_sum_mean_wQuantileLoss"]
     assert [m.key for m in COLUMNS][-2:] == ["train_seconds", "sample_seconds_per_series"]
     assert [m.key for m in metrics_shown("trial")] == [
         "mean_wQuantileLoss",

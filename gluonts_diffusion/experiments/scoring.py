@@ -32,7 +32,8 @@ class Metric:
     """One reported number: its key in the metrics dict, a column header, which way is better
     (``lower``, ``higher``, or ``nominal``: closest to its ``nominal`` level, e.g. a coverage), the digits
     shown, and where it is shown (``table``: a run's table; ``leaderboard``: compare's columns;
-    ``trial``: recorded on every search trial)."""
+    ``trial``: recorded on every search trial). An ``optional`` leaderboard column is left out of a dataset's
+    table when none of its rows has the metric (sample CRPS: univariate targets only; CRPS-sum: multivariate)."""
 
     key: str
     header: str
@@ -40,6 +41,7 @@ class Metric:
     digits: int = 4
     shown: FrozenSet[Place] = frozenset()
     nominal: Optional[float] = None
+    optional: bool = False
 
 
 _ALL: FrozenSet[Place] = frozenset({"table", "leaderboard", "trial"})
@@ -48,7 +50,8 @@ _BOARD: FrozenSet[Place] = frozenset({"table", "leaderboard"})
 #: every metric a run reports (GluonTS aggregate metrics, the added ones, and the run's own figures), in table order
 METRICS: Tuple[Metric, ...] = (
     Metric("mean_wQuantileLoss", "CRPS", shown=_ALL),
-    Metric("sample_CRPS", "sample CRPS", shown=_ALL),
+    Metric("sample_CRPS", "sample CRPS", shown=_ALL, optional=True),
+    Metric("m_sum_mean_wQuantileLoss", "CRPS-sum", shown=frozenset({"leaderboard"}), optional=True),
     Metric("MASE", "MASE", shown=_ALL),
     Metric("sMAPE", "sMAPE", shown=_BOARD),
     Metric("ND", "ND", shown=_BOARD),
@@ -63,7 +66,6 @@ METRICS: Tuple[Metric, ...] = (
     Metric("RMSE", "RMSE"),
     Metric("MSE", "MSE"),
     Metric("MAE_Coverage", "MAE coverage"),
-    Metric("m_sum_mean_wQuantileLoss", "CRPS-sum"),
     Metric("predict_seconds", "predict s"),
     Metric("num_parameters", "parameters", digits=0),
     Metric("nfe", "NFE", digits=0),

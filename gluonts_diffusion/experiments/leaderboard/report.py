@@ -119,18 +119,20 @@ def dataset_section(dataset: str, rows: Sequence[Mapping[str, Any]], split: Mapp
             f"num_samples={evaluation.get('num_samples')} (reference config: {split.get('reference')}).",
             "",
         ]
-    headers = ["rank", "model", "seeds"] + [m.header for m in COLUMNS] + ["nfe", "parameters"]
+    rows = [r for r in rows if r["dataset"] == dataset]
+    columns = [m for m in COLUMNS if not m.optional or any(r.get(m.key) is not None for r in rows)]
+    headers = ["rank", "model", "seeds"] + [m.header for m in columns] + ["nfe", "parameters"]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in (r for r in rows if r["dataset"] == dataset):
+    for row in rows:
         model = f"{row['model']} (selected)" if row.get("selected") else row["model"]
         cells = [str(row["rank"] or "-"), model, f"{row['ok']}/{row['runs']}"]
-        cells += [fmt(row[m.key], row[f"{m.key}_std"], row["ok"], m.digits) for m in COLUMNS]
+        cells += [fmt(row[m.key], row[f"{m.key}_std"], row["ok"], m.digits) for m in columns]
         cells += [
             "n/a" if row["nfe"] is None else str(row["nfe"]),
             "n/a" if row["num_parameters"] is None else f"{row['num_parameters']:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    selected = [r for r in rows if r["dataset"] == dataset and r.get("selected")]
+    selected = [r for r in rows if r.get("selected")]
     if selected:
         row = selected[0]
         lines += [
