@@ -61,7 +61,7 @@ class DistillationStage(pl.LightningModule):
     def training_step(self, batch, batch_idx: int):
         model = self.student
         inputs = {name: batch[name] for name in model.describe_inputs(stage="training")}
-        context, future, x0, mask, noise = model._training_inputs(**inputs)
+        context, future, x0, mask, noise, _ = model._training_inputs(**inputs)
         student = model.denoiser(model.architecture.encode(context, future))
         with torch.no_grad():
             teacher = self.teacher.denoiser(self.teacher.architecture.encode(context, future))

@@ -121,9 +121,15 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             self.architecture.enable_gradient_checkpointing()
 
     # ------------------------------------------------------------------ network
-    def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+    def denoise(
+        self, x: torch.Tensor, t: torch.Tensor, cond: Any, given: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
-        the network may compute in bf16/fp16; the diffusion math stays in float32)."""
+        the network may compute in bf16/fp16; the diffusion math stays in float32). ``given`` (same shape, 1/0):
+        window entries given as a condition (imputation), which the network sees as 0, not as their noisy state
+        (CSDI), so what a sampler does there cannot matter."""
+        if given is not None:
+            x = torch.where(given > 0, torch.zeros_like(x), x)
         return self.network(x, t, cond).to(x.dtype)
 
     @property
@@ -222,10 +228,10 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         future_observed_values,
         generator=None,
     ):
-        """Context, future features, the future window ``x0`` in the diffused representation with its observed
-        mask, and the noise bound to the batch's history. With ``imputation``, while training, CSDI's masks hide
-        history points and choose the window entries given as a condition; those stay in ``x0`` and in the loss
-        (the network learns to return them), so the sampler's states at given entries follow the training law."""
+        """Context, future features, the future window ``x0`` in the diffused representation, the mask of its
+        entries to learn, the noise bound to the batch's history, and the given entries (or None). With
+        ``imputation``, while training, CSDI's masks hide history points and choose window entries given as a
+        condition: they leave the loss and the network's noisy input (:meth:`denoise`)."""
         if future_target.ndim == 2:
             future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
         mask = future_observed_values.to(future_target.dtype)
@@ -241,7 +247,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         normalized = self.preprocessing.normalize(future_target, state)
         x0 = self.preprocessing.encode(torch.where(mask > 0, normalized, torch.zeros_like(normalized)))
         noise = self.noise.conditioned_on(scaled, observed)
-        return context, future, x0, self.preprocessing.transform_mask(mask), noise
+        learned = mask if known is None else mask * (1 - known)
+        return context, future, x0, self.preprocessing.transform_mask(learned), noise, known
 
     def loss(
         self,
@@ -254,7 +261,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
         """Per-series training loss (batch,)."""
-        context, future, x0, mask, noise = self._training_inputs(
+        context, future, x0, mask, noise, given = self._training_inputs(
             past_target,
             past_observed_values,
             past_time_feat,
@@ -268,7 +275,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             drop = torch.rand(x0.shape[0], device=x0.device, generator=generator) < self.condition_dropout
         cond = self.architecture.encode(context, future, drop=drop)
         return self.objective.loss(
-            lambda x, t: self.denoise(x, t, cond), x0, mask, self.sde, noise, generator=generator
+            lambda x, t: self.denoise(x, t, cond, given), x0, mask, self.sde, noise, generator=generator
         )
 
     @torch.no_grad()
@@ -283,7 +290,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         noise (the generator's state is replayed for each), without condition dropout. ``batch`` holds the
         training inputs (:meth:`describe_inputs`); ``generator`` defaults to one seeded from the global RNG."""
         inputs = {name: batch[name] for name in self.describe_inputs(stage="training")}
-        context, future, x0, mask, noise = self._training_inputs(**inputs)
+        context, future, x0, mask, noise, _ = self._training_inputs(**inputs)
         cond = self.architecture.encode(context, future)
         if generator is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
@@ -305,19 +312,19 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         return torch.stack(losses)
 
     # ------------------------------------------------------------------ sampling
-    def denoiser(self, cond: Any, uncond: Any = None, x0_bounds=None) -> Denoiser:
+    def denoiser(self, cond: Any, uncond: Any = None, x0_bounds=None, given=None) -> Denoiser:
         """The sampler's view of the denoiser, with classifier-free guidance when ``uncond`` is given:
         ``out_u + w (out_c - out_u)``; ``w = 0`` evaluates only the unconditional network and ``w = 1``
-        only the conditional one (exactly). ``x0_bounds``: see :class:`Denoiser`."""
+        only the conditional one (exactly). ``x0_bounds``: see :class:`Denoiser`; ``given``: see :meth:`denoise`."""
         w = self.guidance_scale
 
         def network(x, t):
             if uncond is None or w == 1.0:
-                return self.denoise(x, t, cond)
+                return self.denoise(x, t, cond, given)
             if w == 0.0:
-                return self.denoise(x, t, uncond)
-            out_c = self.denoise(x, t, cond)
-            out_u = self.denoise(x, t, uncond)
+                return self.denoise(x, t, uncond, given)
+            out_c = self.denoise(x, t, cond, given)
+            out_u = self.denoise(x, t, uncond, given)
             return out_u + w * (out_c - out_u)
 
         return Denoiser(network, self.sde, self.objective.parameterization, self.objective.sigma_data, x0_bounds)
@@ -369,8 +376,13 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
         bounds = self.x0_bounds(scaled, observed, s)
+        given = None
+        if self.imputation and future_known is not None:
+            given = future_known.reshape(batch, self.prediction_length, -1).to(context.dtype).repeat_interleave(s, 0)
         z = self.sampler(
-            self.denoiser(cond, uncond, bounds) if cond is not None else self.denoiser(uncond, None, bounds),
+            self.denoiser(cond, uncond, bounds, given)
+            if cond is not None
+            else self.denoiser(uncond, None, bounds, given),
             (batch * s, *self.diffused_shape),
             self.sde,
             noise,
