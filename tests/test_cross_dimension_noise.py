@@ -95,6 +95,10 @@ def test_rows_are_k_paths_per_series_and_a_wrong_count_is_refused():
     got = noise.sample((6, 2, 3), generator=torch.Generator().manual_seed(3))
     chol = noise.chol.to(torch.float32).repeat_interleave(3, 0)  # rows 0-2: series 0, rows 3-5: series 1
     torch.testing.assert_close(got, base @ chol.transpose(1, 2))
+    x, w = history()  # bound to the model's k-fold repeated history: one factor per series, the same draws
+    repeated = noise.conditioned_on(x.repeat_interleave(3, 0), w.repeat_interleave(3, 0))
+    assert repeated.chol.shape == (2, 3, 3)
+    assert torch.equal(repeated.sample((6, 2, 3), generator=torch.Generator().manual_seed(3)), got)
     with pytest.raises(ValueError) as err:
         noise.sample((5, 2, 3))
     assert str(err.value) == "cross_dimension noise bound to 2 series cannot serve 5 rows (not a multiple)"

@@ -42,6 +42,19 @@ def channel_correlation(past_scaled: torch.Tensor, past_observed: torch.Tensor) 
     return torch.where(eye.bool(), eye.expand_as(corr), corr.clamp(-1.0, 1.0))
 
 
+def _distinct_series(past_scaled: torch.Tensor, past_observed: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The history of each series once when every series' rows are repeated the same number of times in a row
+    (``repeat_interleave``, as the model does for ``k`` sample paths), so the factors take ``batch`` not
+    ``k * batch`` times ``C x C`` memory; otherwise the rows as they are."""
+    rows = past_scaled.shape[0]
+    key = torch.cat([past_scaled.reshape(rows, -1), past_observed.to(past_scaled.dtype).reshape(rows, -1)], 1)
+    _, counts = torch.unique_consecutive(key, dim=0, return_counts=True)
+    k = int(counts[0]) if counts.numel() else 1
+    if k > 1 and bool((counts == k).all()):
+        return past_scaled[::k], past_observed[::k]
+    return past_scaled, past_observed
+
+
 @Registry.register("noise", "cross_dimension")
 class CrossDimensionNoise(BaseNoise):
     """``base_noise`` mixed across channels by ``Sigma_c = (1 - shrinkage) R + shrinkage I`` per series.
@@ -103,7 +116,8 @@ class CrossDimensionNoise(BaseNoise):
     def conditioned_on(self, past_scaled: torch.Tensor, past_observed: torch.Tensor) -> CrossDimensionNoise:
         bound = copy.copy(self)
         bound.base = self.base.conditioned_on(past_scaled, past_observed)
-        bound.chol = torch.linalg.cholesky(self.channel_covariance(past_scaled, past_observed))
+        x, w = _distinct_series(past_scaled, past_observed)
+        bound.chol = torch.linalg.cholesky(self.channel_covariance(x, w))
         bound._cache = {}
         return bound
 
@@ -112,27 +126,30 @@ class CrossDimensionNoise(BaseNoise):
         return self.chol is not None
 
     def _factor(self, z: torch.Tensor) -> Optional[torch.Tensor]:
-        """The factors ``(rows, C, C)`` for ``z`` ``(rows, length, C)`` on its device and dtype; None when unbound
-        or univariate (the base noise as it is)."""
+        """The series' factors ``(batch, C, C)`` for ``z`` ``(k * batch, length, C)`` on its device and dtype;
+        None when unbound or univariate (the base noise as it is)."""
         if self.chol is None or self.chol.shape[-1] == 1 and z.shape[-1] == 1:
             return None
         batch, channels = self.chol.shape[0], self.chol.shape[-1]
-        rows = z.shape[0]
         if z.shape[-1] != channels:
             raise ValueError(f"cross_dimension noise bound to {channels} channels cannot serve {z.shape[-1]}")
-        if rows % batch:
-            raise ValueError(f"cross_dimension noise bound to {batch} series cannot serve {rows} rows (not a multiple)")
+        if z.shape[0] % batch:
+            raise ValueError(
+                f"cross_dimension noise bound to {batch} series cannot serve {z.shape[0]} rows (not a multiple)"
+            )
         key = (str(z.device), z.dtype)
         chol = self._cache.get(key)
         if chol is None:
             chol = self._cache[key] = self.chol.to(device=z.device, dtype=z.dtype)
-        return chol if rows == batch else chol.repeat_interleave(rows // batch, 0)
+        return chol
 
     # ------------------------------------------------------------------ distribution
     def sample(self, shape: Sequence[int], generator: Optional[torch.Generator] = None, device=None, dtype=None):
         n = self.base.sample(shape, generator=generator, device=device, dtype=dtype)
         chol = self._factor(n)
-        return n if chol is None else n @ chol.transpose(1, 2)
+        if chol is None:
+            return n
+        return (n.reshape(chol.shape[0], -1, n.shape[-1]) @ chol.transpose(1, 2)).reshape(n.shape)
 
     def covariance(self, length: int) -> torch.Tensor:
         return self.base.covariance(length)
@@ -142,17 +159,16 @@ class CrossDimensionNoise(BaseNoise):
         chol = self._factor(z)
         if chol is None:
             return z
-        return torch.linalg.solve_triangular(chol, z.transpose(1, 2), upper=False).transpose(1, 2)
+        grouped = z.reshape(chol.shape[0], -1, z.shape[-1]).transpose(1, 2)  # (batch, C, k * length)
+        return torch.linalg.solve_triangular(chol, grouped, upper=False).transpose(1, 2).reshape(z.shape)
 
     def whiten(self, z: torch.Tensor) -> torch.Tensor:
         return self.base.whiten(self._unmix(z))
 
     def log_prob(self, z: torch.Tensor, scale=1.0) -> torch.Tensor:
         lp = self.base.log_prob(self._unmix(z), scale)
-        chol = self._factor(z)
-        if chol is None:
+        if self._factor(z) is None or self.chol is None:
             return lp
-        assert self.chol is not None  # a factor implies a bound noise
         logdet = 2 * torch.log(torch.diagonal(self.chol, dim1=1, dim2=2)).sum(-1)  # float64, per series
         logdet = logdet.to(lp.device).repeat_interleave(z.shape[0] // logdet.shape[0])
         return lp - 0.5 * z.shape[1] * logdet.to(lp.dtype)
