@@ -14,8 +14,9 @@ from .tensors import expand_t
 class BaseNoise(Component, ABC):
     """The distribution of the diffusion noise ``n``: zero mean, covariance ``Sigma`` over the time axis.
 
-    Channels and batch rows are independent. ``sample`` must have exactly the covariance that
-    :meth:`covariance` declares; samplers draw every stochastic increment from it.
+    Batch rows are independent; channels too, unless a noise says otherwise (``cross_dimension`` correlates
+    them, and its :meth:`covariance` is that of one channel). ``sample`` must have exactly the covariance that
+    :meth:`covariance` declares; samplers draw every stochastic increment from it, and whiten with :meth:`whiten`.
     """
 
     @abstractmethod

@@ -13,7 +13,9 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 
 from gluonts_diffusion.core.base import BaseNoise
-from gluonts_diffusion.core.registry import Registry, RegistryError
+from gluonts_diffusion.core.registry import Registry
+
+from ._wrapped import build_base_noise
 
 
 def _number(value) -> bool:
@@ -65,14 +67,7 @@ class AdaptiveNoise(BaseNoise):
             raise ValueError(f"min_scale must be a finite number > 0, got {min_scale!r}")
         if not (_number(max_scale) and max_scale >= min_scale):
             raise ValueError(f"max_scale must be a finite number >= min_scale={min_scale}, got {max_scale!r}")
-        if base_noise == "adaptive":
-            raise ValueError("base_noise cannot be 'adaptive' itself")
-        if base_params is not None and not isinstance(base_params, dict):
-            raise ValueError(f"base_params must be a dict of parameters, got {type(base_params).__name__}")
-        try:
-            self.base = Registry.get("noise", base_noise, **(base_params or {}))
-        except (RegistryError, ValueError) as err:
-            raise ValueError(f"base_noise {base_noise!r}: {err}") from err
+        self.base = build_base_noise("adaptive", base_noise, base_params)
         self.min_scale = float(min_scale)
         self.max_scale = float(max_scale)
         self.base_noise = base_noise
