@@ -38,7 +38,7 @@ from gluonts_diffusion.data.checks import CheckEntries, DataError
 
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
-from .module import check_clip_x0, compile_options
+from .options import check_clip_x0, compile_options
 from .predictor import DiffusionPredictor
 from .specs import DEFAULT_COMPONENTS, component_spec
 
@@ -107,6 +107,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         condition_dropout, guidance_scale: classifier-free guidance (0 = unconditional, 1 = conditional).
         clip_x0: at sampling, clamp the predicted clean window to ``clip_x0`` ranges beyond the scaled
             history's extremes, per series (:class:`DiffusionModel`); ``None`` (default): off.
+        imputation: train on CSDI's masks (random points / a block of the window given, history points hidden)
+            so the predictor also imputes missing values (:func:`gluonts_diffusion.impute`); off by default.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -174,6 +176,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         compile: Union[bool, Dict[str, Any]] = False,
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
+        imputation: bool = False,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
         check_arguments(locals())
@@ -189,15 +192,14 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         )
         self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
         self.time_features = time_features_from_frequency_str(freq)
-        self.num_parallel_samples = num_parallel_samples
+        self.num_parallel_samples, self.imputation = num_parallel_samples, bool(imputation)
         self.condition_dropout, self.guidance_scale = condition_dropout, guidance_scale
         self.lr, self.weight_decay, self.ema_decay, self.patience = lr, weight_decay, ema_decay, patience
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.predict_batch_size = predict_batch_size or default_predict_batch_size(batch_size, num_parallel_samples)
         self.min_past = min(self.context_length, prediction_length)
         self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
-        compile_options(compile)  # fail here, not at the first batch
-        self.compile = compile
+        self.compile, _ = compile, compile_options(compile)  # checked here, not at the first batch
         self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
 
     @classmethod
@@ -225,6 +227,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "compile": self.compile,
             "gradient_checkpointing": self.gradient_checkpointing,
             "clip_x0": self.clip_x0,
+            "imputation": self.imputation,
         }
 
     def create_lightning_module(self) -> DiffusionLightningModule:

@@ -19,46 +19,20 @@ the loss and the sampler's state stay in float32.
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from gluonts.model.inputs import Input, InputSpec
+from gluonts.model.inputs import InputSpec
 from torch import nn
 
 from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BasePreprocessor
 from gluonts_diffusion.core.denoiser import Denoiser, history_bounds
+from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
 
+from .inputs import input_spec
+from .options import CompiledNetwork, check_clip_x0, compile_options
 from .specs import build_component, build_components, check_compatible
 
-#: ``torch.compile`` arguments accepted in the ``compile`` option
-COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")
 
-
-def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict[str, Any]]:
-    """``None`` (no compilation) or the keyword arguments of ``torch.compile`` for a ``compile`` option
-    (``False``/``None``, ``True`` = defaults, or a dict such as ``{"backend": "eager"}``)."""
-    if compile is None or compile is False:
-        return None
-    if compile is True:
-        return {}
-    if isinstance(compile, dict):
-        unknown = sorted(set(compile) - set(COMPILE_ARGS))
-        if unknown:
-            raise ValueError(
-                f"compile: unknown torch.compile argument {unknown[0]!r}; known: {', '.join(COMPILE_ARGS)}"
-            )
-        return dict(compile)
-    raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
-
-
-def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
-    """``clip_x0`` as a float (``None``: off); a negative or non-numeric value is refused."""
-    if clip_x0 is None:
-        return None
-    if isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 >= 0:
-        raise ValueError(f"clip_x0 must be None (off) or a number >= 0, got {clip_x0!r}")
-    return float(clip_x0)
-
-
-class DiffusionModel(nn.Module):
+class DiffusionModel(CompiledNetwork, nn.Module):
     """Args:
     prediction_length, context_length: window lengths.
     components: ``{kind: {"name": str, "params": dict}}`` for the six component kinds.
@@ -81,6 +55,11 @@ class DiffusionModel(nn.Module):
         scaled observed context, per series and channel (:func:`~gluonts_diffusion.core.denoiser.history_bounds`;
         Saharia et al., 2022); ``None`` (default) = off. Needs a preprocessing that diffuses the scaled window
         itself (not ``fourier`` or ``wavelet`` coefficients).
+    imputation: train on CSDI's masks (:mod:`gluonts_diffusion.core.masks`): some rows hide random points or a
+        block of the window and give the rest of it to the network, and random history points are hidden, so
+        the same model forecasts and imputes (``forward(..., future_target=, future_known=)``). The known
+        window values and their mask are two more future features per channel. Needs a time-domain
+        preprocessing, like ``clip_x0``.
     """
 
     def __init__(
@@ -97,6 +76,7 @@ class DiffusionModel(nn.Module):
         compile: Union[bool, Dict[str, Any]] = False,
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
+        imputation: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
@@ -118,14 +98,16 @@ class DiffusionModel(nn.Module):
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
         time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
-        if self.clip_x0 is not None and not time_domain:
-            raise ValueError(
-                f"clip_x0 bounds the scaled window, but preprocessing {components['preprocessing']['name']!r} "
-                "diffuses another representation of it; use raw (or another time-domain preprocessing)"
-            )
+        self.imputation = bool(imputation)
+        for option, needs in (("clip_x0", "bounds the scaled window"), ("imputation", "conditions on window values")):
+            if getattr(self, option) not in (None, False) and not time_domain:
+                raise ValueError(
+                    f"{option} {needs}, but preprocessing {components['preprocessing']['name']!r} "
+                    "diffuses another representation of it; use raw (or another time-domain preprocessing)"
+                )
         length, channels = pre.diffused_shape(prediction_length, c)
         context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
-        future_dim = c * len(self.future_lags) + num_time_features
+        future_dim = c * len(self.future_lags) + num_time_features + (2 * c if self.imputation else 0)
         self.shapes = ArchitectureShapes(length, channels, context_length, context_dim, future_dim, prediction_length)
         built = build_components(components, self.shapes, prebuilt={"preprocessing": pre})
         check_compatible(built)
@@ -139,24 +121,6 @@ class DiffusionModel(nn.Module):
             self.architecture.enable_gradient_checkpointing()
 
     # ------------------------------------------------------------------ network
-    def __getstate__(self):
-        # a compiled wrapper belongs to one instance: copies (EMA, pickling) compile their own
-        state = self.__dict__.copy()
-        state.pop("_compiled_architecture", None)
-        return state
-
-    @property
-    def network(self) -> Callable:
-        """``architecture``, or its ``torch.compile``-d version when ``compile`` is set (built on first use;
-        kept out of the module tree, so parameters and ``state_dict`` are unchanged)."""
-        if self.compile_options is None:
-            return self.architecture
-        compiled = self.__dict__.get("_compiled_architecture")
-        if compiled is None:
-            compiled = torch.compile(self.architecture, **self.compile_options)
-            self.__dict__["_compiled_architecture"] = compiled
-        return compiled
-
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
         the network may compute in bf16/fp16; the diffusion math stays in float32)."""
@@ -173,28 +137,7 @@ class DiffusionModel(nn.Module):
         """Names and shapes of the inputs, as GluonTS's networks describe them: ``prediction``, those of
         :meth:`forward` (the predictor's input names); ``training``, those of :meth:`loss` (the training
         batches); ``denoiser``, those of one network evaluation ``(x_t, t, context, future_features)``."""
-        if stage == "denoiser":
-            s = self.shapes
-            shapes: Dict[str, Tuple[int, ...]] = {
-                "x_t": (batch_size, s.length, s.channels),
-                "t": (batch_size,),
-                "context": (batch_size, s.context_length, s.context_dim),
-                "future_features": (batch_size, s.prediction_length, s.future_dim),
-            }
-        elif stage in ("prediction", "training"):
-            dim = () if self.target_dim == 1 else (self.target_dim,)
-            shapes = {
-                "past_target": (batch_size, self.past_length, *dim),
-                "past_observed_values": (batch_size, self.past_length, *dim),
-                "past_time_feat": (batch_size, self.past_length, self.num_time_features),
-                "future_time_feat": (batch_size, self.prediction_length, self.num_time_features),
-            }
-            if stage == "training":
-                shapes["future_target"] = (batch_size, self.prediction_length, *dim)
-                shapes["future_observed_values"] = (batch_size, self.prediction_length, *dim)
-        else:
-            raise ValueError(f"stage must be 'prediction', 'training' or 'denoiser', got {stage!r}")
-        return InputSpec({name: Input(shape=shape, dtype=torch.float32) for name, shape in shapes.items()}, torch.zeros)
+        return input_spec(self.shapes, self.target_dim, self.past_length, self.num_time_features, batch_size, stage)
 
     # ------------------------------------------------------------------ conditioning
     @property
@@ -214,10 +157,14 @@ class DiffusionModel(nn.Module):
         past_observed_values: torch.Tensor,
         past_time_feat: torch.Tensor,
         future_time_feat: torch.Tensor,
+        future_target: Optional[torch.Tensor] = None,
+        future_known: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Scale the history and build the context ``(batch, context_length, context_dim)`` and future
         features ``(batch, prediction_length, future_dim)``; also returns the scaling state and the
-        scaled, masked history with its mask (batch, past_length, C)."""
+        scaled, masked history with its mask (batch, past_length, C). With ``imputation``, the window values
+        ``future_target`` where ``future_known`` (batch, prediction_length[, C]) is 1 are future features too
+        (none known: a forecast)."""
         if past_target.ndim == 2:
             past_target, past_observed_values = past_target.unsqueeze(-1), past_observed_values.unsqueeze(-1)
         observed = past_observed_values.to(past_target.dtype)
@@ -240,20 +187,56 @@ class DiffusionModel(nn.Module):
         future = torch.cat(
             [self._lagged(padded, self.future_lags, n, n + self.prediction_length), future_time_feat], dim=-1
         )
+        if self.imputation:
+            future = torch.cat([future, *self.known_window(future_target, future_known, state, scaled)], dim=-1)
+        elif future_known is not None and bool(future_known.any()):
+            raise ValueError(
+                "this model was not trained to condition on window values (imputation is off); "
+                "train it with imputation: true"
+            )
         return context, future, state, scaled, observed
+
+    def known_window(
+        self,
+        future_target: Optional[torch.Tensor],
+        future_known: Optional[torch.Tensor],
+        state: Dict[str, torch.Tensor],
+        scaled: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The known window values, normalized and 0 elsewhere, and their mask, each (batch, prediction_length, C)."""
+        shape = (scaled.shape[0], self.prediction_length, scaled.shape[2])
+        if future_known is None or future_target is None:
+            return scaled.new_zeros(shape), scaled.new_zeros(shape)
+        known = future_known.to(scaled.dtype).reshape(shape)
+        values = self.preprocessing.normalize(future_target.to(scaled.dtype).reshape(shape), state)
+        return torch.where(known > 0, values, torch.zeros_like(values)), known
 
     # ------------------------------------------------------------------ training
     def _training_inputs(
-        self, past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
+        self,
+        past_target,
+        past_observed_values,
+        past_time_feat,
+        future_time_feat,
+        future_target,
+        future_observed_values,
+        generator=None,
     ):
         """Context, future features, the future window ``x0`` in the diffused representation with its observed
-        mask, and the noise bound to the batch's history."""
-        context, future, state, scaled, observed = self.condition(
-            past_target, past_observed_values, past_time_feat, future_time_feat
-        )
+        mask, and the noise bound to the batch's history. With ``imputation``, while training, CSDI's masks hide
+        history points and choose the window entries given as a condition; those stay in ``x0`` and in the loss
+        (the network learns to return them), so the sampler's states at given entries follow the training law."""
         if future_target.ndim == 2:
             future_target, future_observed_values = future_target.unsqueeze(-1), future_observed_values.unsqueeze(-1)
         mask = future_observed_values.to(future_target.dtype)
+        known = None
+        if self.imputation and self.training:
+            keep = history_keep_mask(past_observed_values.shape, generator=generator, device=mask.device)
+            past_observed_values = past_observed_values * keep.to(past_observed_values.dtype)
+            known = window_known_mask(mask.shape, generator=generator, device=mask.device).to(mask.dtype) * mask
+        context, future, state, scaled, observed = self.condition(
+            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, known
+        )
         # as the history: missing values are 0 in the normalized space, whatever dummy the data loader wrote there
         normalized = self.preprocessing.normalize(future_target, state)
         x0 = self.preprocessing.encode(torch.where(mask > 0, normalized, torch.zeros_like(normalized)))
@@ -272,7 +255,13 @@ class DiffusionModel(nn.Module):
     ) -> torch.Tensor:
         """Per-series training loss (batch,)."""
         context, future, x0, mask, noise = self._training_inputs(
-            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_observed_values
+            past_target,
+            past_observed_values,
+            past_time_feat,
+            future_time_feat,
+            future_target,
+            future_observed_values,
+            generator=generator,
         )
         drop = None
         if self.training and self.condition_dropout > 0:
@@ -352,15 +341,21 @@ class DiffusionModel(nn.Module):
         future_time_feat: torch.Tensor,
         num_parallel_samples: Optional[int] = None,
         generator: Optional[torch.Generator] = None,
+        future_target: Optional[torch.Tensor] = None,
+        future_known: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Sample paths (batch, num_samples, prediction_length[, dim]) in the data's scale.
+
+        Imputation (a model trained with ``imputation``): the entries of ``future_target`` where
+        ``future_known`` (batch, prediction_length[, dim]) is 1 are given; every path returns them unchanged
+        and samples the others conditionally on them.
 
         With ``guidance_scale != 1`` the null condition (every row dropped) is encoded too and repeated
         like the condition, and :meth:`prediction` mixes the two outputs at every step.
         """
         s = num_parallel_samples or self.num_parallel_samples
         context, future, state, scaled, observed = self.condition(
-            past_target, past_observed_values, past_time_feat, future_time_feat
+            past_target, past_observed_values, past_time_feat, future_time_feat, future_target, future_known
         )
         batch = context.shape[0]
         uncond = None
@@ -386,4 +381,7 @@ class DiffusionModel(nn.Module):
         state = {k: v.repeat_interleave(s, 0) for k, v in state.items()}
         y = self.preprocessing.inverse_transform(z.to(context.dtype), state)[:, : self.prediction_length]
         y = y.reshape(batch, s, self.prediction_length, -1)
+        if self.imputation and future_known is not None and future_target is not None:
+            known = future_known.reshape(batch, 1, self.prediction_length, -1) > 0
+            y = torch.where(known, future_target.reshape(known.shape).to(y.dtype), y)
         return y.squeeze(-1) if self.target_dim == 1 else y

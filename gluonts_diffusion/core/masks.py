@@ -1,0 +1,67 @@
+"""Training masks for conditional generation on any mask (CSDI, Tashiro et al. 2021, section 3.3).
+
+One model learns to forecast and to impute when, at training time, some rows hide the whole window (a
+forecast), others hide random points or one contiguous block of it and give the rest of the window to the
+network as a condition; separately, random points of the history are hidden so that gaps in the history are
+seen in training. Masks are float tensors of 1 (kept / given) and 0 (hidden).
+"""
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+#: the window strategies, in the order of their probabilities
+WINDOW_STRATEGIES = ("forecast", "random", "block")
+
+#: default probabilities of the window strategies (half the rows stay plain forecasts)
+DEFAULT_WINDOW_PROBABILITIES = (0.5, 0.25, 0.25)
+
+
+def _uniform(shape: Sequence[int], generator: Optional[torch.Generator], device) -> torch.Tensor:
+    return torch.rand(*shape, generator=generator, device=device)
+
+
+def window_known_mask(
+    shape: Tuple[int, int, int],
+    probabilities: Sequence[float] = DEFAULT_WINDOW_PROBABILITIES,
+    generator: Optional[torch.Generator] = None,
+    device=None,
+) -> torch.Tensor:
+    """Which entries of the window ``(batch, length, channels)`` are given as a condition -> same shape.
+
+    Each row draws a strategy (``forecast``, ``random``, ``block``) with ``probabilities``:
+    ``forecast`` gives nothing; ``random`` hides each entry with a rate drawn uniformly in (0, 1] for the row
+    (CSDI's random strategy); ``block`` hides one contiguous run of 1..length steps in every channel.
+    """
+    if len(probabilities) != len(WINDOW_STRATEGIES) or min(probabilities) < 0 or sum(probabilities) <= 0:
+        raise ValueError(f"probabilities must be {len(WINDOW_STRATEGIES)} numbers >= 0 with a positive sum")
+    batch, length, channels = shape
+    weights = torch.tensor(probabilities, dtype=torch.float32, device=device)
+    choice = torch.multinomial(weights, batch, replacement=True, generator=generator)
+    # random points: an entry is given when its draw is at least the row's hidden rate in (0, 1]
+    rate = 1.0 - _uniform((batch, 1, 1), generator, device)
+    random_known = _uniform(shape, generator, device) >= rate
+    # block: steps [start, start + size) hidden in every channel
+    size = 1 + (_uniform((batch, 1), generator, device) * length).long().clamp_max(length - 1)
+    start = (_uniform((batch, 1), generator, device) * (length - size + 1)).long()
+    steps = torch.arange(length, device=device).unsqueeze(0)
+    block_known = ((steps < start) | (steps >= start + size)).unsqueeze(-1).expand(shape)
+    known = torch.zeros(shape, dtype=torch.bool, device=device)
+    known = torch.where((choice == 1).view(-1, 1, 1), random_known, known)
+    known = torch.where((choice == 2).view(-1, 1, 1), block_known, known)
+    return known.float()
+
+
+def history_keep_mask(
+    shape: Tuple[int, ...],
+    row_probability: float = 0.5,
+    max_rate: float = 0.5,
+    generator: Optional[torch.Generator] = None,
+    device=None,
+) -> torch.Tensor:
+    """Which history entries ``(batch, past_length[, channels])`` stay observed -> same shape: a share
+    ``row_probability`` of the rows lose each entry with a rate drawn uniformly in [0, ``max_rate``)."""
+    rate = _uniform((shape[0],), generator, device) * max_rate
+    rate = rate * (_uniform((shape[0],), generator, device) < row_probability)
+    rate = rate.view(-1, *([1] * (len(shape) - 1)))
+    return (_uniform(shape, generator, device) >= rate).float()

@@ -1,0 +1,61 @@
+"""The ``compile`` option (its check, and the lazily compiled network) and the check of ``clip_x0``: options of
+:class:`~gluonts_diffusion.model.module.DiffusionModel` checked by the estimator too, so a bad value fails early."""
+
+from typing import Any, Callable, Dict, Optional, Union
+
+import torch
+
+#: ``torch.compile`` arguments accepted in the ``compile`` option
+COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")
+
+
+def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict[str, Any]]:
+    """``None`` (no compilation) or the keyword arguments of ``torch.compile`` for a ``compile`` option
+    (``False``/``None``, ``True`` = defaults, or a dict such as ``{"backend": "eager"}``)."""
+    if compile is None or compile is False:
+        return None
+    if compile is True:
+        return {}
+    if isinstance(compile, dict):
+        unknown = sorted(set(compile) - set(COMPILE_ARGS))
+        if unknown:
+            raise ValueError(
+                f"compile: unknown torch.compile argument {unknown[0]!r}; known: {', '.join(COMPILE_ARGS)}"
+            )
+        return dict(compile)
+    raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
+
+
+def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
+    """``clip_x0`` as a float (``None``: off); a negative or non-numeric value is refused."""
+    if clip_x0 is None:
+        return None
+    if isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 >= 0:
+        raise ValueError(f"clip_x0 must be None (off) or a number >= 0, got {clip_x0!r}")
+    return float(clip_x0)
+
+
+class CompiledNetwork:
+    """Mixin of a module with an ``architecture`` and ``compile_options``: :attr:`network` is the architecture,
+    or its ``torch.compile``-d version when ``compile`` is set."""
+
+    architecture: Any
+    compile_options: Optional[Dict[str, Any]]
+
+    def __getstate__(self):
+        # a compiled wrapper belongs to one instance: copies (EMA, pickling) compile their own
+        state = self.__dict__.copy()
+        state.pop("_compiled_architecture", None)
+        return state
+
+    @property
+    def network(self) -> Callable:
+        """``architecture``, or its ``torch.compile``-d version when ``compile`` is set (built on first use;
+        kept out of the module tree, so parameters and ``state_dict`` are unchanged)."""
+        if self.compile_options is None:
+            return self.architecture
+        compiled = self.__dict__.get("_compiled_architecture")
+        if compiled is None:
+            compiled = torch.compile(self.architecture, **self.compile_options)
+            self.__dict__["_compiled_architecture"] = compiled
+        return compiled

@@ -1,0 +1,156 @@
+"""Conditional generation on any mask (CSDI): the training masks, and a model that forecasts and imputes."""
+
+import pytest
+import torch
+from test_config_validation import with_change
+from test_model_features import ARCHITECTURES, PRED, batch_inputs, make_model, randomize_zero_params
+
+from gluonts_diffusion import DiffusionEstimator
+from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
+from gluonts_diffusion.experiments.config import estimator_kwargs, validate_config
+from gluonts_diffusion.model.module import DiffusionModel
+from gluonts_diffusion.model.specs import component_spec
+
+
+# --------------------------------------------------------------------------- masks
+def masks(probabilities, shape=(4000, 12, 2), seed=0):
+    return window_known_mask(shape, probabilities, generator=torch.Generator().manual_seed(seed))
+
+
+def test_forecast_rows_give_nothing():
+    assert masks((1, 0, 0)).sum() == 0
+
+
+def test_random_rows_hide_each_entry_at_a_rate_uniform_in_0_1():
+    known = masks((0, 1, 0))
+    rates = 1 - known.mean(dim=(1, 2))
+    assert abs(float(known.mean()) - 0.5) < 0.02  # E[1 - U] = 1/2
+    assert float(rates.std()) > 0.25  # one rate per row, spread over (0, 1): std of U(0, 1) is 0.289
+    assert not torch.equal(known[:, :, 0], known[:, :, 1])  # entries, not steps
+
+
+def test_block_rows_hide_one_run_of_steps_in_every_channel():
+    known = masks((0, 0, 1))
+    assert torch.equal(known[:, :, 0], known[:, :, 1])
+    hidden = 1 - known[:, :, 0]
+    assert bool((hidden.sum(1) >= 1).all())
+    starts = (hidden[:, 1:] - hidden[:, :-1] > 0).sum(1) + hidden[:, 0]
+    assert bool((starts == 1).all())  # one contiguous run per row
+    lengths = hidden.sum(1)
+    assert int(lengths.min()) == 1 and int(lengths.max()) == 12  # every size 1..length occurs
+
+
+def test_strategies_are_drawn_with_their_probabilities():
+    known = masks((0.5, 0.25, 0.25), shape=(8000, 12, 1))
+    forecast_rows = (known.sum(dim=(1, 2)) == 0).float().mean()
+    # random rows give nothing with probability ~1/13 (every draw below the rate), block rows never do
+    assert abs(float(forecast_rows) - (0.5 + 0.25 / 13)) < 0.02
+
+
+def test_bad_probabilities_are_refused():
+    with pytest.raises(ValueError) as err:
+        window_known_mask((2, 3, 1), (0.5, 0.5))
+    assert str(err.value) == "probabilities must be 3 numbers >= 0 with a positive sum"
+
+
+def test_history_keep_mask_rates():
+    g = torch.Generator().manual_seed(0)
+    assert history_keep_mask((500, 30), row_probability=0.0, generator=g).min() == 1
+    keep = history_keep_mask((4000, 30, 2), generator=g)
+    dropped_rows = (keep.mean(dim=(1, 2)) < 1).float().mean()
+    assert abs(float(1 - keep.mean()) - 0.5 * 0.25) < 0.01  # a half of the rows, rate U(0, 0.5): mean 1/8
+    assert 0.45 < float(dropped_rows) < 0.55
+
+
+# --------------------------------------------------------------------------- the model
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_given_window_values_come_back_and_condition_the_rest(architecture):
+    model = make_model(architecture, imputation=True)
+    randomize_zero_params(model)
+    model.eval()
+    inputs = batch_inputs(model, batch=3)
+    target = inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    known = torch.zeros_like(target)
+    known[:, ::2] = 1.0
+
+    def draw(**extra):
+        with torch.no_grad():
+            return model(**inputs, generator=torch.Generator().manual_seed(0), **extra)
+
+    given = draw(future_target=target, future_known=known)
+    assert given.shape == (3, 3, PRED)
+    torch.testing.assert_close(given[:, :, ::2], target[:, None, ::2].expand(-1, 3, -1), rtol=0, atol=0)
+    forecast = draw()
+    assert not torch.equal(given[:, :, 1::2], forecast[:, :, 1::2])  # the given values reach the network
+    torch.testing.assert_close(draw(future_target=target, future_known=torch.zeros_like(known)), forecast)
+
+
+def test_imputation_adds_the_known_values_and_their_mask_as_future_features():
+    plain, imputing = make_model(), make_model(imputation=True)
+    assert imputing.shapes.future_dim == plain.shapes.future_dim + 2
+    assert make_model(target_dim=3, imputation=True).shapes.future_dim == make_model(target_dim=3).shapes.future_dim + 6
+
+
+def test_multivariate_given_entries_come_back():
+    model = make_model(target_dim=3, imputation=True)
+    model.eval()
+    inputs = batch_inputs(model, batch=2)
+    target = inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    known = (torch.rand(target.shape, generator=torch.Generator().manual_seed(3)) > 0.5).float()
+    with torch.no_grad():
+        y = model(**inputs, future_target=target, future_known=known)
+    assert y.shape == (2, 3, PRED, 3)
+    mask = known[:, None].expand_as(y) > 0
+    torch.testing.assert_close(y[mask], target[:, None].expand_as(y)[mask], rtol=0, atol=0)
+
+
+def test_a_model_without_imputation_refuses_window_values():
+    model = make_model()
+    model.eval()
+    inputs = batch_inputs(model)
+    target = inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    with pytest.raises(ValueError) as err:
+        model(**inputs, future_target=target, future_known=torch.ones_like(target))
+    assert str(err.value) == (
+        "this model was not trained to condition on window values (imputation is off); train it with imputation: true"
+    )
+
+
+def test_imputation_needs_a_time_domain_preprocessing():
+    spec = component_spec({"preprocessing": "fourier"}, {})
+    with pytest.raises(ValueError) as err:
+        DiffusionModel(PRED, 8, spec, imputation=True)
+    assert str(err.value) == (
+        "imputation conditions on window values, but preprocessing 'fourier' diffuses another representation of it; "
+        "use raw (or another time-domain preprocessing)"
+    )
+
+
+def test_masks_are_drawn_only_while_training():
+    model = make_model(imputation=True)
+    inputs = batch_inputs(model, batch=4)
+
+    def loss():
+        return model.loss(**inputs, generator=torch.Generator().manual_seed(0))
+
+    model.eval()
+    evaluated = loss()
+    plain = make_model()  # same seed, same weights except the two extra future features
+    plain.load_state_dict(
+        {k: v[..., : plain.state_dict()[k].shape[-1]] for k, v in model.state_dict().items()}, strict=True
+    )
+    plain.eval()
+    # with nothing given the extra features are zero: the loss is the forecasting loss
+    torch.testing.assert_close(evaluated, plain.loss(**inputs, generator=torch.Generator().manual_seed(0)))
+    model.train()
+    assert not torch.allclose(loss(), evaluated)
+
+
+def test_imputation_from_a_config_and_in_the_model_arguments():
+    config = validate_config(with_change("model", {"imputation": True}))
+    estimator = DiffusionEstimator(**estimator_kwargs(config, "H", 48))
+    assert estimator.imputation is True and estimator.model_kwargs()["imputation"] is True
+    assert DiffusionEstimator(freq="D", prediction_length=4).model_kwargs()["imputation"] is False
