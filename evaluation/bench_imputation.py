@@ -6,8 +6,8 @@ its forecasts suffer from gaps in the history (a script, not a test).
 Each training series of the dataset is split in time: the model (the quickstart config with ``imputation: true``,
 ``--epochs`` x ``--batches`` batches) trains on all but its last ``--length`` steps, with the last window of that
 part held out to choose the checkpoint (validation loss; the test split is not read for training or choosing).
-On the last ``--length`` steps of the first ``--max-series`` series, unseen in training, a fixed seed removes 10%
-and 50% of the values, as random points and as blocks of a day (24 steps hourly; a season, 5 steps, for business
+In the last ``--length`` steps of the first ``--max-series`` series, unseen in training, a fixed seed removes 10%
+and 50% of the values (the history before them stays whole), as random points and as blocks of a day (24 steps hourly; a season, 5 steps, for business
 days); every method fills them and is scored on the removed values only:
 
 * CRPS: the sample CRPS (properscoring) of the model's paths, the absolute error of a point imputer, summed over
@@ -69,6 +69,12 @@ def removal_mask(values: np.ndarray, fraction: float, pattern: str, block: int, 
     return removed & np.isfinite(values)
 
 
+def tail_mask(values: np.ndarray, length: int, fraction: float, pattern: str, block: int, rng) -> np.ndarray:
+    """:func:`removal_mask` of the last ``length`` steps of ``values`` (nothing removed before them)."""
+    head = np.zeros(max(len(values) - length, 0), dtype=bool)
+    return np.concatenate([head, removal_mask(values[-length:], fraction, pattern, block, rng)])
+
+
 def linear_fill(values: np.ndarray) -> np.ndarray:
     known = np.isfinite(values)
     steps = np.arange(len(values))
@@ -118,7 +124,7 @@ def imputation_scores(predictor, series: List[dict], freq: str, args) -> Dict[Tu
     for pattern in PATTERNS:
         for fraction in FRACTIONS:
             rng = np.random.default_rng(args.seed)
-            masks = [removal_mask(entry["target"], fraction, pattern, block, rng) for entry in series]
+            masks = [tail_mask(entry["target"], args.length, fraction, pattern, block, rng) for entry in series]
             gappy = [{**e, "target": np.where(m, np.nan, e["target"])} for e, m in zip(series, masks)]
             sums: Dict[str, np.ndarray] = {}
             scale = sum(float(np.abs(e["target"][m]).sum()) for e, m in zip(series, masks))
@@ -182,14 +188,10 @@ def train_model(data, args, root: str):
     return predictor, time.perf_counter() - start
 
 
-def tail_series(data, length: int, max_series: int) -> List[dict]:
-    """The last ``length`` steps of the first ``max_series`` training series, as entries of their own."""
-    out = []
-    for entry in data.train[:max_series]:
-        target = np.asarray(entry["target"], dtype=np.float32)
-        start = entry["start"] + (target.shape[-1] - length)
-        out.append({**entry, "start": start, "target": target[-length:]})
-    return out
+def held_out_series(data, max_series: int) -> List[dict]:
+    """The first ``max_series`` training series as float32 entries (their last ``--length`` steps unseen in
+    training; only there are values removed)."""
+    return [{**e, "target": np.asarray(e["target"], dtype=np.float32)} for e in data.train[:max_series]]
 
 
 def write_table(name: str, imputed, forecasts, seconds: float, args) -> str:
@@ -232,7 +234,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = train_model(data, args, root)
     print(f"trained in {seconds:.0f} s")
-    imputed = imputation_scores(predictor, tail_series(data, args.length, args.max_series), data.freq, args)
+    imputed = imputation_scores(predictor, held_out_series(data, args.max_series), data.freq, args)
     capped = load_dataset(args.dataset, path, max_series=args.max_series)
     forecasts = forecast_scores(predictor, capped, args)
     table = write_table(args.dataset, imputed, forecasts, seconds, args)
