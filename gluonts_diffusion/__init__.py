@@ -33,6 +33,7 @@ _LAZY = {
     "DiffusionEstimator": "model.estimator",
     "with_sampler": "model.resampling",
     "distill": "model.distillation",  # the CLI module gluonts_diffusion.distill, once imported, is callable as it
+    "impute": "model.imputation",  # the same for gluonts_diffusion.impute
     "load_predictor": "model.predictor",
     "calibrate": "model.calibration",
     "ExperimentRunner": "experiments.runner",

@@ -14,20 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
 from typing import List, Optional
 
+from gluonts_diffusion.cli import callable_as
 
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`~gluonts_diffusion.model.distillation.distill`."""
-
-    def __call__(self, *args, **kwargs):
-        from gluonts_diffusion.model.distillation import distill
-
-        return distill(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+callable_as(__name__, "gluonts_diffusion.model.distillation:distill")
 
 
 def build_parser() -> argparse.ArgumentParser:
