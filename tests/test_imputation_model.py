@@ -154,3 +154,20 @@ def test_imputation_from_a_config_and_in_the_model_arguments():
     estimator = DiffusionEstimator(**estimator_kwargs(config, "H", 48))
     assert estimator.imputation is True and estimator.model_kwargs()["imputation"] is True
     assert DiffusionEstimator(freq="D", prediction_length=4).model_kwargs()["imputation"] is False
+
+
+def test_given_window_values_count_in_the_scale():
+    model = make_model(imputation=True)
+    inputs = batch_inputs(model, batch=2)
+    target = 1000.0 * inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    inputs["past_observed_values"][0] = 0.0  # series 0: no history at all
+    known = torch.ones_like(target)
+    known[:, 0] = 0.0
+    target[:, 0] = float("nan")  # a missing value, whatever it holds, is not data
+    plain = model.condition(**inputs)[2]
+    given = model.condition(**inputs, future_target=target, future_known=known)[2]
+    expected = target[0, 1:].std(unbiased=False)
+    torch.testing.assert_close(given["scale"][0].squeeze(), expected)
+    assert float(plain["scale"][0]) == 1.0  # unobserved history alone: the fallback scale
+    assert float(given["scale"][1]) > 10 * float(plain["scale"][1])  # the history is ~5, the window ~5000

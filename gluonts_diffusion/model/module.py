@@ -170,12 +170,16 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         features ``(batch, prediction_length, future_dim)``; also returns the scaling state and the
         scaled, masked history with its mask (batch, past_length, C). With ``imputation``, the window values
         ``future_target`` where ``future_known`` (batch, prediction_length[, C]) is 1 are future features too
-        (none known: a forecast)."""
+        (none known: a forecast), and count in the scaling statistics."""
         if past_target.ndim == 2:
             past_target, past_observed_values = past_target.unsqueeze(-1), past_observed_values.unsqueeze(-1)
         observed = past_observed_values.to(past_target.dtype)
         ctx = self.context_window
-        state = self.preprocessing.fit(past_target[:, ctx], observed[:, ctx])
+        fit_target, fit_observed = past_target[:, ctx], observed[:, ctx]
+        window = self.given_window(future_target, future_known, fit_target) if self.imputation else None
+        if window is not None:  # the given values count for the scale too: a window with little history keeps one
+            fit_target, fit_observed = torch.cat([fit_target, window[0]], 1), torch.cat([fit_observed, window[1]], 1)
+        state = self.preprocessing.fit(fit_target, fit_observed)
         scaled = self.preprocessing.normalize(past_target, state) * observed
         n = self.past_length
         parts = [
@@ -194,7 +198,10 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             [self._lagged(padded, self.future_lags, n, n + self.prediction_length), future_time_feat], dim=-1
         )
         if self.imputation:
-            future = torch.cat([future, *self.known_window(future_target, future_known, state, scaled)], dim=-1)
+            if window is None:
+                window = (scaled.new_zeros(future.shape[0], self.prediction_length, scaled.shape[2]),) * 2
+            values = torch.where(window[1] > 0, self.preprocessing.normalize(window[0], state), 0.0)
+            future = torch.cat([future, values, window[1]], dim=-1)
         elif future_known is not None and bool(future_known.any()):
             raise ValueError(
                 "this model was not trained to condition on window values (imputation is off); "
@@ -202,20 +209,15 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             )
         return context, future, state, scaled, observed
 
-    def known_window(
-        self,
-        future_target: Optional[torch.Tensor],
-        future_known: Optional[torch.Tensor],
-        state: Dict[str, torch.Tensor],
-        scaled: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The known window values, normalized and 0 elsewhere, and their mask, each (batch, prediction_length, C)."""
-        shape = (scaled.shape[0], self.prediction_length, scaled.shape[2])
+    def given_window(
+        self, future_target: Optional[torch.Tensor], future_known: Optional[torch.Tensor], like: torch.Tensor
+    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """The given window values (0 elsewhere, whatever was there: NaN included) and their mask, each
+        (batch, prediction_length, C) in ``like``'s dtype; None when nothing is given."""
         if future_known is None or future_target is None:
-            return scaled.new_zeros(shape), scaled.new_zeros(shape)
-        known = future_known.to(scaled.dtype).reshape(shape)
-        values = self.preprocessing.normalize(future_target.to(scaled.dtype).reshape(shape), state)
-        return torch.where(known > 0, values, torch.zeros_like(values)), known
+            return None
+        known = future_known.to(like.dtype).reshape(like.shape[0], self.prediction_length, like.shape[2])
+        return torch.where(known > 0, future_target.reshape(known.shape).to(like.dtype), 0.0), known
 
     # ------------------------------------------------------------------ training
     def _training_inputs(
@@ -376,9 +378,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
         bounds = self.x0_bounds(scaled, observed, s)
-        given = None
-        if self.imputation and future_known is not None:
-            given = future_known.reshape(batch, self.prediction_length, -1).to(context.dtype).repeat_interleave(s, 0)
+        window = self.given_window(future_target, future_known, scaled) if self.imputation else None
+        given = None if window is None else window[1].repeat_interleave(s, 0)
         z = self.sampler(
             self.denoiser(cond, uncond, bounds, given)
             if cond is not None
@@ -393,7 +394,6 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         state = {k: v.repeat_interleave(s, 0) for k, v in state.items()}
         y = self.preprocessing.inverse_transform(z.to(context.dtype), state)[:, : self.prediction_length]
         y = y.reshape(batch, s, self.prediction_length, -1)
-        if self.imputation and future_known is not None and future_target is not None:
-            known = future_known.reshape(batch, 1, self.prediction_length, -1) > 0
-            y = torch.where(known, future_target.reshape(known.shape).to(y.dtype), y)
+        if window is not None:
+            y = torch.where(window[1].unsqueeze(1) > 0, window[0].unsqueeze(1).to(y.dtype), y)
         return y.squeeze(-1) if self.target_dim == 1 else y
