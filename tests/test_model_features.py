@@ -187,7 +187,7 @@ def test_member_losses_share_one_draw_and_favour_the_better_member():
     losses = model.losses_of(model.architecture.member_networks, inputs, generator=torch.Generator().manual_seed(1))
     assert losses.shape == (2, 8)
     # member i's loss is exactly the objective's loss of that member alone on the same draw
-    context, future, x0, mask, noise = model._training_inputs(**inputs)
+    context, future, x0, mask, noise, _ = model._training_inputs(**inputs)
     cond = model.architecture.encode(context, future)
     for i, member in enumerate(model.architecture.members):
         alone = model.objective.loss(
