@@ -15,6 +15,7 @@ TINY = {
     "rnn": {"hidden_size": 8, "num_layers": 1},
     "hybrid": {"d_model": 8, "num_heads": 2, "num_conv_layers": 1, "num_attention_layers": 1},
     "transformer": {"model_dim": 8, "num_heads": 2, "num_layers": 1, "dropout": 0.0},
+    "csdi": {"model_dim": 8, "num_heads": 2, "num_layers": 1, "dropout": 0.0, "patch_size": 2},
 }
 ENSEMBLE_MEMBERS = ["cnn", "rnn"]
 

@@ -14,6 +14,7 @@ ARCH_PARAMS = {
     "cnn": {"residual_channels": 8, "num_layers": 2, "dilation_cycle": 2, "hidden_size": 8},
     "rnn": {"hidden_size": 8, "num_layers": 1},
     "hybrid": {"d_model": 8, "num_heads": 2, "num_conv_layers": 1, "num_attention_layers": 1},
+    "csdi": {"model_dim": 8, "num_heads": 2, "num_layers": 1, "dropout": 0.0, "patch_size": 2},
 }
 ARCH_PARAMS["ensemble"] = {
     "models": ["cnn", "rnn"],

@@ -24,6 +24,7 @@ TINY = {
     "rnn": {"hidden_size": 8, "num_layers": 1},
     "hybrid": {"d_model": 8, "num_heads": 2, "num_conv_layers": 1, "num_attention_layers": 1},
 }
+TINY["csdi"] = dict(TINY["transformer"])
 TINY["ensemble"] = {"models": ["cnn", "rnn"], "model_params": {"cnn": TINY["cnn"], "rnn": TINY["rnn"]}}
 ARCHITECTURES = list(TINY)
 MIXTURE = {**TINY["ensemble"], "aggregation": "mixture"}
@@ -389,6 +390,7 @@ def test_checkpoint_blocks_of_each_architecture():
     assert names["cnn"] == {"_ResidualBlock"}
     assert names["hybrid"] == {"_ConvBlock", "TransformerDecoderLayer"}
     assert names["rnn"] == {"LSTM"}
+    assert names["csdi"] == {"CSDILayer", "TransformerEncoderLayer"}
     assert names["ensemble"] == {"_ResidualBlock", "LSTM"}
 
 

@@ -63,6 +63,25 @@ class TransformerArchitecture(BaseArchitecture):
 
     def create_layers(self, shapes: ArchitectureShapes) -> None:
         p, d, ff, heads, dropout = self.patch_size, self.model_dim, self.dim_feedforward, self.num_heads, self.dropout
+        self.create_encoder(shapes)
+        self.x_in = nn.Linear(shapes.channels * p, d)
+        # concat conditioning: [x_t, pooled encoding] @ W  ==  x_t @ W_x + pooled @ W_c
+        self.cond_proj = nn.Linear(d, d, bias=False) if self.conditioning == "concat" else None
+        self.x_pos = nn.Parameter(torch.randn(num_patches(shapes.length, p), d) * 0.02)
+        self.time_embedding = SinusoidalTimeEmbedding(d)
+        self.blocks = nn.ModuleList(
+            DenoiserBlock(d, heads, ff, dropout, cross_attention=self.conditioning == "cross_attention")
+            for _ in range(self.num_layers)
+        )
+        self.out_norm = nn.LayerNorm(d)
+        self.out = nn.Linear(d, shapes.channels * p)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def create_encoder(self, shapes: ArchitectureShapes) -> None:
+        """The history encoder that :meth:`encode` runs: history and known future tokens -> memory, plus the
+        future features aligned with the window's patches (when the window is the prediction window)."""
+        p, d, ff, heads, dropout = self.patch_size, self.model_dim, self.dim_feedforward, self.num_heads, self.dropout
         future_dim, prediction_length = shapes.future_dim, shapes.prediction_length
         self.context_in = nn.Linear(shapes.context_dim * p, d)
         self.future_in = nn.Linear(future_dim * p, d) if future_dim else None
@@ -77,20 +96,6 @@ class TransformerArchitecture(BaseArchitecture):
         # known future features (seasonal lags, calendar) added to the denoiser token of the same step
         self.aligned = future_dim > 0 and shapes.length == prediction_length
         self.future_aligned = nn.Linear(future_dim * p, d) if self.aligned else None
-
-        self.x_in = nn.Linear(shapes.channels * p, d)
-        # concat conditioning: [x_t, pooled encoding] @ W  ==  x_t @ W_x + pooled @ W_c
-        self.cond_proj = nn.Linear(d, d, bias=False) if self.conditioning == "concat" else None
-        self.x_pos = nn.Parameter(torch.randn(num_patches(shapes.length, p), d) * 0.02)
-        self.time_embedding = SinusoidalTimeEmbedding(d)
-        self.blocks = nn.ModuleList(
-            DenoiserBlock(d, heads, ff, dropout, cross_attention=self.conditioning == "cross_attention")
-            for _ in range(self.num_layers)
-        )
-        self.out_norm = nn.LayerNorm(d)
-        self.out = nn.Linear(d, shapes.channels * p)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
 
     def encode(self, context, future_features, drop=None):
         tokens = self.context_in(patchify(context, self.patch_size, pad_front=True))
