@@ -263,14 +263,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
         """Per-series training loss (batch,)."""
+        past = (past_target, past_observed_values, past_time_feat, future_time_feat)
         context, future, x0, mask, noise, given = self._training_inputs(
-            past_target,
-            past_observed_values,
-            past_time_feat,
-            future_time_feat,
-            future_target,
-            future_observed_values,
-            generator=generator,
+            *past, future_target, future_observed_values, generator=generator
         )
         drop = None
         if self.training and self.condition_dropout > 0:
