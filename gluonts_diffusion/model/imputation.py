@@ -175,9 +175,9 @@ def impute(
 
     ``seed`` (or a ``torch.Generator``) fixes the samples for a given dataset and ``predictor.batch_size``;
     without either, torch's global generator is used. A series without missing values costs no network call.
-    A post-hoc calibration of the forecasts (``output_transform``) is not applied to imputations. The model scales
-    each window by its history: a window with (almost) no observed history before it, e.g. gaps at the very
-    start of a series, is imputed far worse (``evaluation/results/imputation_m4_hourly.md``).
+    A post-hoc calibration of the forecasts (``output_transform``) is not applied to imputations. Each window is
+    scaled by its observed history and its observed values together, so gaps at the very start of a series (no
+    history) still get a sound scale.
     """
     net = imputation_model(predictor)
     num_samples = check_int("num_samples", num_samples, 1)
