@@ -4,11 +4,13 @@ uncalibrated and with each calibration fitted on those validation windows only (
     python evaluation/posthoc_calibration.py --config configs/quickstart.yaml --epochs 5 --num-series 100
     python evaluation/posthoc_calibration.py --config configs/quickstart.yaml --dataset-path ../shared/datasets \\
         --predictor experiments/runs/quickstart/<timestamp>/predictor --methods spread quantile quantile:2
+    python evaluation/posthoc_calibration.py --dataset-path ../shared/datasets --num-series 0 \
+        --set data.dataset=exchange_rate_nips --set data.prediction_length=30 --set experiment.seed=1
 
 A method is ``spread`` or ``quantile``, ``:N`` sets its ``pool`` (steps on each side fitted together; the
 default pools 2 for spread, all steps for quantile). Prints two Markdown tables. Validation: each calibration
-cross-fitted on the validation windows (fitted on the even series' windows and read on the odd ones, and the other
-way round), fair sample CRPS in units of each window's mean |history|, coverage of the 50/80/90% intervals and
+cross-fitted on the validation windows (fitted on the windows of the even series and read on the odd ones, and the
+other way round), fair sample CRPS in units of each window's mean |history|, coverage of the 50/80/90% intervals and
 calibration error. Test (read once): CRPS (mean_wQuantileLoss) and the calibration columns of every predictor,
 its calibration fitted on all validation windows. ``--output`` also writes the figures as JSON.
 """
@@ -18,10 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
-from common import CALIBRATION_HEADER, calibration_cells
+import yaml
+from common import CALIBRATION_HEADER, QUICKSTART, calibration_cells
 
 from gluonts_diffusion import load_predictor
 from gluonts_diffusion.experiments.config import load_config
@@ -43,7 +47,7 @@ def trained(config: Dict[str, Any], args) -> Tuple[DiffusionPredictor, Any, Any]
     """``(uncalibrated predictor, data, validation split)``: the saved ``--predictor`` of a run of ``config``, or
     ``config`` trained here with validation windows."""
     if args.predictor:
-        data = load_experiment_data(config, args.dataset_path)
+        data = load_experiment_data(config, Path(args.dataset_path) if args.dataset_path else None)
         return load_predictor(args.predictor), data, holdout(config, data)
     with tempfile.TemporaryDirectory() as out:
         runner = ExperimentRunner(config, dataset_path=args.dataset_path, output_dir=out)
@@ -52,10 +56,14 @@ def trained(config: Dict[str, Any], args) -> Tuple[DiffusionPredictor, Any, Any]
     return experiment.predictor, experiment.data, experiment.validation
 
 
-def cross_fitted(samples: np.ndarray, truth: np.ndarray, method: str, pool: Optional[int]) -> Dict[str, float]:
-    """Validation figures of ``method`` fitted on half of the windows and read on the other half, both ways."""
+def cross_fitted(
+    samples: np.ndarray, truth: np.ndarray, origin: np.ndarray, method: str, pool: Optional[int]
+) -> Dict[str, float]:
+    """Validation figures of ``method`` fitted on the windows of the even series (``origin``: each window's series)
+    and read on the odd ones, and the other way round."""
     held, moved, truths = [], [], []
-    for fit_rows, read_rows in ((slice(0, None, 2), slice(1, None, 2)), (slice(1, None, 2), slice(0, None, 2))):
+    even = origin % 2 == 0
+    for fit_rows, read_rows in ((even, ~even), (~even, even)):
         transform = fit_transform(samples[fit_rows], truth[fit_rows], method, pool)  # type: ignore[arg-type]
         held.append(samples[read_rows])
         moved.append(transform(None, samples[read_rows]))
@@ -65,17 +73,23 @@ def cross_fitted(samples: np.ndarray, truth: np.ndarray, method: str, pool: Opti
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/quickstart.yaml")
+    parser.add_argument("--config", default=QUICKSTART)
     parser.add_argument("--dataset-path")
     parser.add_argument("--predictor", help="a run's saved predictor (trained with training.validation)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the config's)")
     parser.add_argument("--num-series", type=int, default=100, help="test series scored (0: all)")
     parser.add_argument("--methods", nargs="+", default=["spread", "quantile"])
     parser.add_argument("--output", help="JSON file for the figures")
+    parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=YAML_VALUE config override")
     args = parser.parse_args(argv)
     config = load_config(args.config)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        config[section] = {**(config.get(section) or {}), name: yaml.safe_load(value)}
     epochs = {"max_epochs": args.epochs} if args.epochs else {}
-    config["training"] = {**config["training"], **epochs, "validation": True, "calibration": False}
+    windows = config["training"].get("validation") or True  # (a number of windows per series is kept)
+    config["training"] = {**config["training"], **epochs, "validation": windows, "calibration": False}
     config["evaluation"] = {**config.get("evaluation", {}), "baselines": [], "num_series": args.num_series or None}
     config["logging"] = {"tensorboard": False}
     raw, data, split = trained(config, args)
@@ -86,7 +100,7 @@ def main(argv=None):
         method, pool = parse_method(text)
         transform = fit_transform(samples, truth, method, pool, windows=len(split.validation))  # type: ignore[arg-type]
         calibrated = DiffusionPredictor.from_predictor(raw, output_transform=transform)
-        val = cross_fitted(samples, truth, method, pool)
+        val = cross_fitted(samples, truth, np.asarray(split.origin), method, pool)
         rows["uncalibrated"]["val"] = {key[:-7]: v for key, v in val.items() if key.endswith("_before")}
         rows[text] = {"val": {key[:-6]: v for key, v in val.items() if key.endswith("_after")}}
         rows[text]["test"] = score(calibrated, data.test, num_samples, seed)[0]
