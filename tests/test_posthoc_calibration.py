@@ -17,6 +17,7 @@ from gluonts_diffusion.experiments.runner import ExperimentRunner
 from gluonts_diffusion.model.calibration import coverage, forecast_windows
 from gluonts_diffusion.model.export import ExportError, export_model
 from gluonts_diffusion.model.predictor import DiffusionPredictor
+from gluonts_diffusion.model.resampling import with_sampler
 
 H, HISTORY = 8, 400
 
@@ -79,7 +80,7 @@ def test_calibrate_errors():
     split = validation_split(gaussian_series(2, seed=0), H)
     with pytest.raises(ValueError) as err:
         calibrate(toy_predictor(1.0), split, method="isotonic")
-    assert str(err.value) == "calibrate: unknown method 'isotonic'; known methods: spread"
+    assert str(err.value) == "calibrate: unknown method 'isotonic'; known methods: spread, quantile"
     with pytest.raises(ValueError) as err:
         calibrate(toy_predictor(1.0), [])
     assert str(err.value) == (
@@ -99,7 +100,7 @@ def test_calibrate_errors():
     [
         (
             {"validation": True, "calibration": "isotonic"},
-            "training.calibration must be false or one of spread, got 'isotonic'",
+            "training.calibration must be false or one of spread, quantile, got 'isotonic'",
         ),
         (
             {"calibration": "spread"},
@@ -113,18 +114,21 @@ def test_config_errors(training, line):
     assert str(err.value) == line
 
 
-def test_saved_calibration_gives_identical_forecasts_and_export_refuses(tmp_path):
+@pytest.mark.parametrize("method", ["spread", "quantile"])
+def test_saved_calibration_gives_identical_forecasts_and_export_refuses(tmp_path, method):
     data = synthetic(4, 80, freq="D")
     split = validation_split(data, 6)
     predictor = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=6).train(split.train)
-    calibrated = calibrate(predictor, split, num_samples=8, seed=0)
+    calibrated = calibrate(predictor, split, method=method, num_samples=8, seed=0)
     calibrated.serialize(tmp_path / "saved")
     loaded = load_predictor(tmp_path / "saved")
-    assert loaded.calibration == calibrated.calibration and loaded.calibration["method"] == "spread"
+    assert loaded.calibration == calibrated.calibration and loaded.calibration["method"] == method
     same = [f.samples for f in loaded.predict(data, seed=3)]
     for a, b, raw in zip([f.samples for f in calibrated.predict(data, seed=3)], same, predictor.predict(data, seed=3)):
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a, raw.samples)  # the factors are applied
+    with pytest.warns(UserWarning, match="with_sampler: the calibration was fitted to the old sampler's forecasts"):
+        assert with_sampler(loaded, num_parallel_samples=4).calibration is None
     with pytest.raises(ExportError) as err:
         export_model(loaded, tmp_path / "onnx")
     assert str(err.value).startswith("export_model: the predictor is calibrated (predictor.calibration)")
@@ -145,11 +149,12 @@ def test_run_fits_on_validation_windows_only(data_dir, tmp_path):
     assert factors_of(poisoned, tmp_path / "run_poisoned") == factors_of(clean, tmp_path / "run_clean")
 
 
-def test_unseeded_forecasts_are_rescaled_around_the_median_of_all_their_paths():
+@pytest.mark.parametrize("method", ["spread", "quantile"])
+def test_unseeded_forecasts_are_rescaled_around_the_median_of_all_their_paths(method):
     """The factors were fitted on all paths of a window at once: asked for more paths than one network call draws
     (the toy's 100), the calibration still sees them all together, not call by call."""
     data = gaussian_series(6, seed=4)
-    calibrated = calibrate(toy_predictor(0.5), validation_split(data, H), num_samples=50, seed=0)
+    calibrated = calibrate(toy_predictor(0.5), validation_split(data, H), method=method, num_samples=50, seed=0)
     seen = []
     transform = calibrated.output_transform
     calibrated.output_transform = lambda entry, output: seen.append(output.shape) or transform(entry, output)

@@ -1,4 +1,6 @@
-"""Post-hoc calibration fitted on validation windows: per-horizon spread factors around the sample median.
+"""Post-hoc calibration fitted on validation windows: per-horizon spread factors around the sample median
+(``method="spread"``, here) or a monotone map of the quantile levels (``method="quantile"``, PIT recalibration:
+:mod:`.quantile_calibration`, whose :class:`QuantileCalibration` rides in the predictor the same way).
 
 :func:`calibrate` forecasts the validation windows (the last window(s) of each *training* series, carved by
 :func:`gluonts_diffusion.data.validation.validation_split`; never the test split) and fits one factor ``c_h`` per
@@ -28,9 +30,10 @@ from gluonts.core.component import validated
 from gluonts_diffusion.data.validation import ValidationSplit
 
 from .predictor import DiffusionPredictor
+from .quantile_calibration import QuantileCalibration, fit_quantile_map
 
-Method = Literal["spread"]
-METHODS: Tuple[str, ...] = ("spread",)
+Method = Literal["spread", "quantile"]
+METHODS: Tuple[str, ...] = ("spread", "quantile")
 #: the range a spread factor is clipped to
 BOUNDS = (0.05, 20.0)
 
@@ -70,33 +73,67 @@ def calibrate(
     method: Method = "spread",
     num_samples: Optional[int] = None,
     seed: int = 0,
-    pool: int = 2,
+    pool: Optional[int] = None,
+    levels: int = 41,
 ) -> DiffusionPredictor:
-    """A copy of ``predictor`` whose forecasts are rescaled by spread factors fitted on ``validation_data``.
+    """A copy of ``predictor`` whose forecasts are recalibrated by a map fitted on ``validation_data``.
 
     Args:
         predictor: a trained ``DiffusionPredictor`` (an existing calibration is replaced, not stacked).
         validation_data: a :class:`ValidationSplit`, or entries whose last ``prediction_length`` steps are the
             window to forecast (``split.validation``): validation windows of the training series, not test data.
-        method: ``"spread"`` (per-step spread factors around the median).
+        method: ``"spread"`` (per-step spread factors around the median) or ``"quantile"`` (a monotone map of
+            the quantile levels, fitted on the PIT of the truths: :mod:`.quantile_calibration`).
         num_samples: sample paths per window (default: the predictor's ``num_parallel_samples``).
         seed: seed of the validation forecasts (:meth:`DiffusionPredictor.predict`).
-        pool: steps on each side of ``h`` whose windows also fit ``c_h`` (0: every step on its own).
+        pool: steps on each side of ``h`` whose windows also fit step ``h``'s factor or map (0: every step on its
+            own; default: 2 for ``"spread"``, all steps pooled into one map for ``"quantile"``).
+        levels: quantile levels the ``"quantile"`` map is stored at.
     """
     if method not in METHODS:
         raise ValueError(f"calibrate: unknown method {method!r}; known methods: {', '.join(METHODS)}")
     entries = windows_of(validation_data, predictor.prediction_length)
     raw = DiffusionPredictor.from_predictor(predictor, output_transform=None)
     samples, truth = forecast_windows(raw, entries, num_samples, seed)
-    factors = fit_spread(samples, truth, int(pool))
-    fit = {
-        "val_crps_before": mean_crps(samples, truth),
-        "val_crps_after": mean_crps(rescale(samples, factors), truth),
-        "val_coverage_80_before": coverage(samples, truth, 0.8),
-        "val_coverage_80_after": coverage(rescale(samples, factors), truth, 0.8),
-    }
-    transform = SpreadCalibration(factors.tolist(), pool=int(pool), windows=len(entries), fit=fit)
+    transform = fit_transform(samples, truth, method, pool, levels, windows=len(entries))
     return DiffusionPredictor.from_predictor(predictor, output_transform=transform)
+
+
+def fit_transform(
+    samples: np.ndarray,
+    truth: np.ndarray,
+    method: Method,
+    pool: Optional[int] = None,
+    levels: int = 41,
+    windows: int = 0,
+) -> Union[SpreadCalibration, QuantileCalibration]:
+    """The output transform of ``method`` (arguments as :func:`calibrate`'s) fitted on the forecasts ``samples``
+    ``(N, S, H, D)`` of the windows ``truth`` ``(N, H, D)`` (:func:`forecast_windows`), with its in-sample
+    :func:`fit_summary`."""
+    fitted: Union[SpreadCalibration, QuantileCalibration]
+    if method == "spread":
+        pool = 2 if pool is None else int(pool)
+        fitted = SpreadCalibration(fit_spread(samples, truth, pool).tolist(), pool=pool)
+        params: Dict[str, Any] = {"factors": fitted.factors, "pool": pool}
+    else:
+        pool = None if pool is None else int(pool)
+        level_list, knots = fit_quantile_map(samples, truth, pool, int(levels))
+        params = {"levels": level_list, "knots": knots, "prediction_length": samples.shape[2], "pool": pool}
+        fitted = QuantileCalibration(**params)
+    fit = fit_summary(samples, truth, fitted(None, samples))
+    return type(fitted)(**params, windows=int(windows), fit=fit)
+
+
+def fit_summary(samples: np.ndarray, truth: np.ndarray, after: np.ndarray) -> Dict[str, float]:
+    """Validation CRPS, 50/80/90% coverage and calibration error of the raw ``samples`` and the recalibrated
+    ``after`` (both ``(N, S, H, D)``) against ``truth`` ``(N, H, D)``: in-sample figures of the fit."""
+    out: Dict[str, float] = {}
+    for when, paths in (("before", samples), ("after", after)):
+        out[f"val_crps_{when}"] = mean_crps(paths, truth)
+        for level in (0.5, 0.8, 0.9):
+            out[f"val_coverage_{round(100 * level)}_{when}"] = coverage(paths, truth, level)
+        out[f"val_calibration_error_{when}"] = calibration_error(paths, truth)
+    return out
 
 
 def windows_of(data: Union[ValidationSplit, Sequence[Dict[str, Any]]], prediction_length: int) -> List[Dict[str, Any]]:
@@ -187,3 +224,12 @@ def coverage(samples: np.ndarray, truth: np.ndarray, level: float) -> float:
     lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=1)
     inside = (truth >= lo) & (truth <= hi)
     return float(inside[np.isfinite(truth)].mean())
+
+
+def calibration_error(samples: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over ``q`` = 0.05, 0.10, ..., 0.95 of |share of observed cells <= the samples' ``q``-quantile - q|."""
+    levels = np.linspace(0.05, 0.95, 19)
+    quantiles = np.quantile(samples, levels, axis=1)  # (Q, N, H, D)
+    observed = np.isfinite(truth)
+    below = (truth[None] <= quantiles)[:, observed].mean(axis=1)
+    return float(np.abs(below - levels).mean())

@@ -59,7 +59,7 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "precision": "Lightning precision (e.g. bf16-mixed)",
         "validation": "hold out the last prediction window (true) or N windows of each training series: they "
         "choose the checkpoint, LR schedule and ensemble weights, and give the val_ metrics",
-        "calibration": "post-hoc calibration fitted on the validation windows after training (spread; default off)",
+        "calibration": "post-hoc calibration fitted on the validation windows after training (spread or quantile; default off)",
         "trainer_kwargs": "any other lightning.pytorch.Trainer argument",
     },
     "model": {
