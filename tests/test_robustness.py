@@ -33,7 +33,7 @@ def test_missing_future_values_do_not_reach_the_network(monkeypatch, preprocessi
     model.eval()
     seen = []
     denoise = model.denoise
-    monkeypatch.setattr(model, "denoise", lambda x, t, cond: seen.append(x.clone()) or denoise(x, t, cond))
+    monkeypatch.setattr(model, "denoise", lambda x, *args: seen.append(x.clone()) or denoise(x, *args))
     inputs = batch_inputs(model, batch=3)
     observed = torch.ones_like(inputs["future_target"])
     observed[0, 1] = observed[2, 3] = 0.0
