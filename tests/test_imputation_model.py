@@ -6,7 +6,7 @@ from test_config_validation import with_change
 from test_model_features import ARCHITECTURES, PRED, batch_inputs, make_model, randomize_zero_params
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
+from gluonts_diffusion.core.masks import history_keep_mask, linear_fill, window_known_mask
 from gluonts_diffusion.experiments.config import estimator_kwargs, validate_config
 from gluonts_diffusion.model.module import DiffusionModel
 from gluonts_diffusion.model.specs import component_spec
@@ -62,6 +62,14 @@ def test_history_keep_mask_rates():
     assert 0.45 < float(dropped_rows) < 0.55
 
 
+def test_linear_fill_known_answer():
+    values = torch.tensor([[0.0, 10.0, 0.0, 0.0, 40.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]).unsqueeze(-1)
+    known = torch.tensor([[0, 1, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]]).unsqueeze(-1)
+    filled = linear_fill(values, known).squeeze(-1)
+    torch.testing.assert_close(filled[0], torch.tensor([10.0, 10.0, 20.0, 30.0, 40.0, 40.0]))
+    assert filled[1].abs().sum() == 0  # nothing known: 0
+
+
 # --------------------------------------------------------------------------- the model
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_given_window_values_come_back_and_condition_the_rest(architecture):
@@ -86,10 +94,10 @@ def test_given_window_values_come_back_and_condition_the_rest(architecture):
     torch.testing.assert_close(draw(future_target=target, future_known=torch.zeros_like(known)), forecast)
 
 
-def test_imputation_adds_the_known_values_and_their_mask_as_future_features():
+def test_imputation_adds_the_known_values_their_mask_and_their_interpolation_as_future_features():
     plain, imputing = make_model(), make_model(imputation=True)
-    assert imputing.shapes.future_dim == plain.shapes.future_dim + 2
-    assert make_model(target_dim=3, imputation=True).shapes.future_dim == make_model(target_dim=3).shapes.future_dim + 6
+    assert imputing.shapes.future_dim == plain.shapes.future_dim + 3
+    assert make_model(target_dim=3, imputation=True).shapes.future_dim == make_model(target_dim=3).shapes.future_dim + 9
 
 
 def test_multivariate_given_entries_come_back():

@@ -65,3 +65,21 @@ def history_keep_mask(
     rate = rate * (_uniform((shape[0],), generator, device) < row_probability)
     rate = rate.view(-1, *([1] * (len(shape) - 1)))
     return (_uniform(shape, generator, device) >= rate).float()
+
+
+def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of the known entries along time, ``(batch, steps, channels)`` -> same shape: each
+    entry between two known ones on the line through them, after the last known one that value, before the first
+    known one the first; a channel with nothing known is 0. Known entries keep their value."""
+    steps = values.shape[1]
+    index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
+    is_known = known > 0
+    before = torch.where(is_known, index, -1).cummax(1).values
+    after = torch.where(is_known, index, steps).flip(1).cummin(1).values.flip(1)
+    left = torch.where(before >= 0, before, after).clamp(0, steps - 1)
+    right = torch.where(after < steps, after, before).clamp(0, steps - 1)
+    v_left, v_right = values.gather(1, left), values.gather(1, right)
+    span = (right - left).clamp_min(1).to(values.dtype)
+    filled = v_left + (index - left).clamp_min(0).to(values.dtype) / span * (v_right - v_left)
+    filled = torch.where(right == left, v_left, filled)
+    return torch.where(is_known.any(1, keepdim=True), filled, torch.zeros_like(filled))

@@ -25,7 +25,7 @@ from torch import nn
 from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BasePreprocessor
 from gluonts_diffusion.core.denoiser import Denoiser, history_bounds
-from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
+from gluonts_diffusion.core.masks import history_keep_mask, linear_fill, window_known_mask
 
 from .inputs import input_spec
 from .options import CompiledNetwork, check_clip_x0, compile_options
@@ -58,8 +58,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
     imputation: train on CSDI's masks (:mod:`gluonts_diffusion.core.masks`): some rows hide random points or a
         block of the window and give the rest of it to the network, and random history points are hidden, so
         the same model forecasts and imputes (``forward(..., future_target=, future_known=)``). The known
-        window values and their mask are two more future features per channel. Needs a time-domain
-        preprocessing, like ``clip_x0``.
+        window values, their mask and their linear interpolation from the history's last observed value on
+        (:func:`~gluonts_diffusion.core.masks.linear_fill`) are three more future features per channel. Needs a
+        time-domain preprocessing, like ``clip_x0``.
     """
 
     def __init__(
@@ -107,7 +108,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
                 )
         length, channels = pre.diffused_shape(prediction_length, c)
         context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
-        future_dim = c * len(self.future_lags) + num_time_features + (2 * c if self.imputation else 0)
+        future_dim = c * len(self.future_lags) + num_time_features + (3 * c if self.imputation else 0)
         self.shapes = ArchitectureShapes(length, channels, context_length, context_dim, future_dim, prediction_length)
         built = build_components(components, self.shapes, prebuilt={"preprocessing": pre})
         check_compatible(built)
@@ -201,7 +202,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             if window is None:
                 window = (scaled.new_zeros(future.shape[0], self.prediction_length, scaled.shape[2]),) * 2
             values = torch.where(window[1] > 0, self.preprocessing.normalize(window[0], state), 0.0)
-            future = torch.cat([future, values, window[1]], dim=-1)
+            fill = linear_fill(torch.cat([scaled[:, ctx], values], 1), torch.cat([observed[:, ctx], window[1]], 1))
+            future = torch.cat([future, values, window[1], fill[:, -self.prediction_length :]], dim=-1)
         elif future_known is not None and bool(future_known.any()):
             raise ValueError(
                 "this model was not trained to condition on window values (imputation is off); "
