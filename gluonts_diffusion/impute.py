@@ -102,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         predictor = load_predictor(args.model)
         entries = read_entries(args.input, predictor.freq, predictor.target_dim)
         imputations = impute(predictor, entries, num_samples=args.num_samples, seed=args.seed)
-    except (SavedPredictorError, FileNotFoundError, ValueError, DataError, TypeError) as err:
+    except (SavedPredictorError, FileNotFoundError, ValueError, DataError) as err:
         print(f"impute failed: {err}", file=sys.stderr)
         return 1
     with open(args.output, "w") as out:

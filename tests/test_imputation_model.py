@@ -137,24 +137,32 @@ def test_imputation_needs_a_time_domain_preprocessing():
     )
 
 
-def test_masks_are_drawn_only_while_training():
+def test_masks_are_drawn_only_while_training(monkeypatch):
+    import gluonts_diffusion.model.module as module
+
     model = make_model(imputation=True)
     inputs = batch_inputs(model, batch=4)
-
-    def loss():
-        return model.loss(**inputs, generator=torch.Generator().manual_seed(0))
-
+    drawn = []
+    for name in ("window_known_mask", "history_keep_mask"):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, name=name, **k: drawn.append(name) or real(*a, **k))
     model.eval()
-    evaluated = loss()
-    plain = make_model()  # same seed, same weights except the two extra future features
-    plain.load_state_dict(
-        {k: v[..., : plain.state_dict()[k].shape[-1]] for k, v in model.state_dict().items()}, strict=True
-    )
-    plain.eval()
-    # with nothing given the extra features are zero: the loss is the forecasting loss
-    torch.testing.assert_close(evaluated, plain.loss(**inputs, generator=torch.Generator().manual_seed(0)))
+    model.loss(**inputs)
+    assert drawn == []  # validation losses are forecasting losses
     model.train()
-    assert not torch.allclose(loss(), evaluated)
+    model.loss(**inputs)
+    assert sorted(drawn) == ["history_keep_mask", "window_known_mask"]
+
+
+def test_future_known_needs_future_target():
+    model = make_model(imputation=True)
+    model.eval()
+    inputs = batch_inputs(model)
+    target = inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    with pytest.raises(ValueError) as err:
+        model(**inputs, future_known=torch.ones_like(target))
+    assert str(err.value) == "future_known marks entries of future_target: give future_target too"
 
 
 def test_imputation_from_a_config_and_in_the_model_arguments():

@@ -94,3 +94,15 @@ def test_a_mismatched_horizon_is_refused():
 def test_config_accepts_the_quantile_method():
     config = validate_config(tiny_config(training={"validation": True, "calibration": "quantile"}))
     assert calibration_method(config) == "quantile"
+
+
+def test_a_step_without_observed_truths_keeps_the_identity_map():
+    from gluonts_diffusion.model.quantile_calibration import fit_quantile_map
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(20, 50, 3, 1))
+    truth = rng.normal(size=(20, 3, 1))
+    truth[:, 2] = np.nan  # the last step is missing in every window
+    levels, knots = fit_quantile_map(samples, truth, pool=0, levels=11)
+    np.testing.assert_allclose(knots[2], levels)
+    assert not np.allclose(knots[0], levels)  # an observed step gets its own map

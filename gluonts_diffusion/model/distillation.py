@@ -166,7 +166,9 @@ def distill(
 
     The time grid is the predictor's sampler's when it nests (its n-step points are every other 2n-step point,
     as ``uniform`` and ``logsnr``), else ``logsnr``. A predictor sampling with classifier-free guidance
-    (``guidance_scale != 1``) is refused: the student would learn only the conditional network.
+    (``guidance_scale != 1``) is refused: the student would learn only the conditional network. The student of a
+    predictor trained with ``imputation`` learns forecasting steps only (no window values given): it keeps the
+    option, but its imputations are not distilled.
     """
     model: DiffusionModel = predictor.prediction_net.sampling_model
     check_settings(model, epochs_per_stage, num_batches_per_epoch, learning_rate)

@@ -109,7 +109,7 @@ def imputation_model(predictor) -> torch.nn.Module:
     net = getattr(predictor, "prediction_net", None)
     model = getattr(net, "model", None)
     if model is None:
-        raise TypeError(f"impute needs a gluonts-diffusion predictor, got {type(predictor).__name__}")
+        raise ValueError(f"impute needs a gluonts-diffusion predictor, got {type(predictor).__name__}")
     if not getattr(model, "imputation", False):
         raise ValueError(NOT_IMPUTATION)
     return net

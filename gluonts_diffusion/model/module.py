@@ -216,8 +216,10 @@ class DiffusionModel(CompiledNetwork, nn.Module):
     ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """The given window values (0 elsewhere, whatever was there: NaN included) and their mask, each
         (batch, prediction_length, C) in ``like``'s dtype; None when nothing is given."""
-        if future_known is None or future_target is None:
+        if future_known is None:
             return None
+        if future_target is None:
+            raise ValueError("future_known marks entries of future_target: give future_target too")
         known = future_known.to(like.dtype).reshape(like.shape[0], self.prediction_length, like.shape[2])
         return torch.where(known > 0, future_target.reshape(known.shape).to(like.dtype), 0.0), known
 
@@ -289,8 +291,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         noise (the generator's state is replayed for each), without condition dropout. ``batch`` holds the
         training inputs (:meth:`describe_inputs`); ``generator`` defaults to one seeded from the global RNG."""
         inputs = {name: batch[name] for name in self.describe_inputs(stage="training")}
-        context, future, x0, mask, noise, _ = self._training_inputs(**inputs)
+        context, future, x0, mask, noise, given = self._training_inputs(**inputs)
         cond = self.architecture.encode(context, future)
+        hide = (lambda x: x) if given is None else (lambda x: torch.where(given > 0, torch.zeros_like(x), x))
         if generator is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
             generator = torch.Generator(device=x0.device).manual_seed(seed)
@@ -300,7 +303,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             generator.set_state(start)
             losses.append(
                 self.objective.loss(
-                    lambda x, t, network=network: network(x, t).to(x.dtype),
+                    lambda x, t, network=network: network(hide(x), t).to(x.dtype),
                     x0,
                     mask,
                     self.sde,

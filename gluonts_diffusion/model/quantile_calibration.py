@@ -69,7 +69,8 @@ def fit_quantile_map(
 ) -> Tuple[List[float], List[List[float]]]:
     """``(levels (K,), knots (rows, K))``: the empirical quantiles of the PIT of ``truth`` ``(N, H, D)`` under
     ``samples`` ``(N, S, H, D)`` at levels ``(k + 0.5) / K``, over all steps (``pool=None``: one row) or over steps
-    ``h - pool .. h + pool`` for each ``h`` (``H`` rows); missing truths are left out."""
+    ``h - pool .. h + pool`` for each ``h`` (``H`` rows); missing truths are left out (a group with none: the
+    identity)."""
     if samples.shape[1] < 2:
         raise ValueError("calibrate: the quantile method needs at least 2 sample paths per window")
     observed = np.isfinite(truth)
@@ -77,7 +78,11 @@ def fit_quantile_map(
     q = (np.arange(levels) + 0.5) / levels
     h = truth.shape[1]
     groups = [slice(None)] if pool is None else [slice(max(0, t - pool), min(h, t + pool + 1)) for t in range(h)]
-    knots = [ndtr(np.quantile(scores[:, g][observed[:, g]], q)).tolist() for g in groups]
+    # a group without any observed truth keeps the identity map (the spread method's factor 1)
+    knots = [
+        ndtr(np.quantile(scores[:, g][observed[:, g]], q)).tolist() if observed[:, g].any() else q.tolist()
+        for g in groups
+    ]
     return q.tolist(), knots
 
 
