@@ -50,41 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
 def read_entries(path: str, freq: str, target_dim: int) -> List[Dict[str, Any]]:
     """The data entries of a JSON lines file (blank lines skipped); a bad row raises ``ValueError`` naming
     its line."""
+    from gluonts_diffusion.serving.batch import read_lines
     from gluonts_diffusion.serving.entries import BadRow, entry_from_row, parse_row
 
     entries = []
-    with open(path, "rb") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(entry_from_row(parse_row(line), freq, target_dim))
-            except BadRow as err:
-                raise ValueError(f"{path} line {number}: {err}") from None
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            entries.append(entry_from_row(parse_row(line), freq, target_dim))
+        except BadRow as err:
+            raise ValueError(f"{path} line {number}: {err}") from None
     return entries
 
 
 def imputation_to_dict(imputation, quantiles: Sequence[float]) -> Dict[str, Any]:
-    """The JSON-able output line of one :class:`~gluonts_diffusion.model.imputation.SampleImputation`, in the
-    input's layout (``(T,)`` or ``(dim, T)``)."""
+    """The JSON-able output line of one :class:`~gluonts_diffusion.model.imputation.SampleImputation`: the
+    serving format of a forecast over the whole series, in the input's layout (``(T,)`` or ``(dim, T)``), and
+    ``imputed``, the indices of the filled entries."""
     import numpy as np
 
-    from gluonts_diffusion.serving.entries import quantile_key
+    from gluonts_diffusion.serving.entries import forecast_to_dict
 
-    def layout(values):
-        return values.T.tolist()
-
-    item_id = imputation.item_id
-
+    out = forecast_to_dict(imputation, quantiles)
+    if imputation.mean.ndim == 2:  # forecasts are (T, dim), the input (dim, T)
+        out["mean"] = np.transpose(out["mean"]).tolist()
+        out["quantiles"] = {key: np.transpose(values).tolist() for key, values in out["quantiles"].items()}
     steps = imputation.missing_index
-    imputed = steps[0].tolist() if len(steps) == 1 else [[int(d), int(t)] for t, d in zip(*steps)]
-    return {
-        "item_id": item_id.item() if isinstance(item_id, np.generic) else item_id,
-        "start": str(imputation.start_date),
-        "mean": layout(imputation.mean),
-        "quantiles": {quantile_key(q): layout(imputation.quantile(q)) for q in quantiles},
-        "imputed": imputed,
-    }
+    out["imputed"] = steps[0].tolist() if len(steps) == 1 else [[int(d), int(t)] for t, d in zip(*steps)]
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:

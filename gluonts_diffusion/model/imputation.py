@@ -27,15 +27,6 @@ NOT_IMPUTATION = (
     "this predictor was not trained for imputation: train it with imputation: true "
     "(model: {imputation: true} in the config, or DiffusionEstimator(..., imputation=True))"
 )
-#: the inputs of one window, as the model's ``forward`` names them (``future_known`` from the observed values)
-WINDOW_FIELDS = (
-    "past_target",
-    "past_observed_values",
-    "past_time_feat",
-    "future_time_feat",
-    "future_target",
-    "future_observed_values",
-)
 
 
 class SampleImputation(SampleForecast):
@@ -146,7 +137,9 @@ def _windows(
 
 def _sample(net: torch.nn.Module, instances: List[Dict[str, Any]], num_samples: int, generator, device) -> np.ndarray:
     """Samples ``(batch, num_samples, prediction_length[, dim])`` of a batch of window instances."""
-    batch = {name: torch.as_tensor(np.stack([x[name] for x in instances])).to(device) for name in WINDOW_FIELDS}
+    # a window's inputs are those of a training window; its observed values are the given ones
+    names = net.model.describe_inputs(stage="training")
+    batch = {name: torch.as_tensor(np.stack([x[name] for x in instances])).to(device) for name in names}
     known = batch.pop("future_observed_values")
     with torch.no_grad():
         samples = net(**batch, num_parallel_samples=num_samples, generator=generator, future_known=known)

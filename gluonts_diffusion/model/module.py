@@ -32,6 +32,12 @@ from .options import CompiledNetwork, check_clip_x0, compile_options
 from .specs import build_component, build_components, check_compatible
 
 
+def hide_given(x: torch.Tensor, given: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x`` with 0 at the window entries ``given`` as a condition (1/0, same shape; ``None``: none): the network's
+    view of a noisy window in imputation, as CSDI's, so what a sampler does at given entries cannot matter."""
+    return x if given is None else torch.where(given > 0, torch.zeros_like(x), x)
+
+
 class DiffusionModel(CompiledNetwork, nn.Module):
     """Args:
     prediction_length, context_length: window lengths.
@@ -126,12 +132,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         self, x: torch.Tensor, t: torch.Tensor, cond: Any, given: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """One network evaluation ``(batch, length, channels)``, returned in ``x``'s dtype (under autocast
-        the network may compute in bf16/fp16; the diffusion math stays in float32). ``given`` (same shape, 1/0):
-        window entries given as a condition (imputation), which the network sees as 0, not as their noisy state
-        (CSDI), so what a sampler does there cannot matter."""
-        if given is not None:
-            x = torch.where(given > 0, torch.zeros_like(x), x)
-        return self.network(x, t, cond).to(x.dtype)
+        the network may compute in bf16/fp16; the diffusion math stays in float32). ``given``: see :func:`hide_given`."""
+        return self.network(hide_given(x, given), t, cond).to(x.dtype)
 
     @property
     def diffused_shape(self) -> Tuple[int, int]:
@@ -293,7 +295,6 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         inputs = {name: batch[name] for name in self.describe_inputs(stage="training")}
         context, future, x0, mask, noise, given = self._training_inputs(**inputs)
         cond = self.architecture.encode(context, future)
-        hide = (lambda x: x) if given is None else (lambda x: torch.where(given > 0, torch.zeros_like(x), x))
         if generator is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
             generator = torch.Generator(device=x0.device).manual_seed(seed)
@@ -303,7 +304,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             generator.set_state(start)
             losses.append(
                 self.objective.loss(
-                    lambda x, t, network=network: network(hide(x), t).to(x.dtype),
+                    lambda x, t, network=network: network(hide_given(x, given), t).to(x.dtype),
                     x0,
                     mask,
                     self.sde,
