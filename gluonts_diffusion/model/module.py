@@ -377,7 +377,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         cond = None
         if self.guidance_scale != 0.0:
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
-        noise = self.noise.conditioned_on(scaled.repeat_interleave(s, 0), observed.repeat_interleave(s, 0))
+        noise = self.noise.conditioned_on(scaled, observed)  # data-dependent noises serve each series' s rows
         bounds = self.x0_bounds(scaled, observed, s)
         window = self.given_window(future_target, future_known, scaled) if self.imputation else None
         given = None if window is None else window[1].repeat_interleave(s, 0)

@@ -102,7 +102,6 @@ class CrossDimensionNoise(BaseNoise):
         self.base_noise = base_noise
         self.base_params = dict(base_params or {})
         self.chol: Optional[torch.Tensor] = None  # (batch, C, C) float64 when bound
-        self._cache: Dict[Tuple[str, torch.dtype], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ binding
     def channel_covariance(self, past_scaled: torch.Tensor, past_observed: torch.Tensor) -> torch.Tensor:
@@ -118,7 +117,6 @@ class CrossDimensionNoise(BaseNoise):
         bound.base = self.base.conditioned_on(past_scaled, past_observed)
         x, w = _distinct_series(past_scaled, past_observed)
         bound.chol = torch.linalg.cholesky(self.channel_covariance(x, w))
-        bound._cache = {}
         return bound
 
     @property
@@ -137,11 +135,7 @@ class CrossDimensionNoise(BaseNoise):
             raise ValueError(
                 f"cross_dimension noise bound to {batch} series cannot serve {z.shape[0]} rows (not a multiple)"
             )
-        key = (str(z.device), z.dtype)
-        chol = self._cache.get(key)
-        if chol is None:
-            chol = self._cache[key] = self.chol.to(device=z.device, dtype=z.dtype)
-        return chol
+        return self.chol.to(device=z.device, dtype=z.dtype)
 
     # ------------------------------------------------------------------ distribution
     def sample(self, shape: Sequence[int], generator: Optional[torch.Generator] = None, device=None, dtype=None):
@@ -154,26 +148,21 @@ class CrossDimensionNoise(BaseNoise):
     def covariance(self, length: int) -> torch.Tensor:
         return self.base.covariance(length)
 
-    def _unmix(self, z: torch.Tensor) -> torch.Tensor:
-        """``z L_b^{-T}``: solve the channel factor on each time step of each row."""
-        chol = self._factor(z)
+    def _unmix(self, z: torch.Tensor, chol: Optional[torch.Tensor]) -> torch.Tensor:
+        """``z L_b^{-T}``: solve the channel factor ``chol`` (of :meth:`_factor`) on each time step of each row."""
         if chol is None:
             return z
         grouped = z.reshape(chol.shape[0], -1, z.shape[-1]).transpose(1, 2)  # (batch, C, k * length)
         return torch.linalg.solve_triangular(chol, grouped, upper=False).transpose(1, 2).reshape(z.shape)
 
     def whiten(self, z: torch.Tensor) -> torch.Tensor:
-        return self.base.whiten(self._unmix(z))
+        return self.base.whiten(self._unmix(z, self._factor(z)))
 
     def log_prob(self, z: torch.Tensor, scale=1.0) -> torch.Tensor:
-        lp = self.base.log_prob(self._unmix(z), scale)
-        if self._factor(z) is None or self.chol is None:
+        chol = self._factor(z)
+        lp = self.base.log_prob(self._unmix(z, chol), scale)
+        if chol is None or self.chol is None:
             return lp
         logdet = 2 * torch.log(torch.diagonal(self.chol, dim1=1, dim2=2)).sum(-1)  # float64, per series
         logdet = logdet.to(lp.device).repeat_interleave(z.shape[0] // logdet.shape[0])
         return lp - 0.5 * z.shape[1] * logdet.to(lp.dtype)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_cache"] = {}  # device copies are not worth pickling
-        return state
