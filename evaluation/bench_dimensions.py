@@ -10,10 +10,8 @@ Shapes follow the exchange_rate_nips multivariate configs: context 120, horizon 
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 
 CHILD = """
 import json, resource, sys, time, torch
@@ -64,8 +62,7 @@ def main() -> None:
                 str(args.series),
                 str(args.samples),
             ]
-            started = time.perf_counter()
-            out = subprocess.run(command, capture_output=True, text=True, env=os.environ)
+            out = subprocess.run(command, capture_output=True, text=True)
             if out.returncode:
                 print(f"| {arch} | {dim} | failed: {out.stderr.strip().splitlines()[-1]} | | | |")
                 continue
@@ -75,7 +72,6 @@ def main() -> None:
                 f"{args.samples}) | {row['peak_rss_mb']:.0f} | {row['parameters']:,} |",
                 flush=True,
             )
-            del started
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
-from common import QUICKSTART, config_estimator, quiet_trainer
+from common import QUICKSTART, config_estimator, quiet_trainer, train_timed
 
 import gluonts_diffusion
 from gluonts_diffusion.data.datasets import load_dataset
@@ -183,9 +183,7 @@ def train_model(data, args, root: str):
         num_batches_per_epoch=args.batches,
         trainer_kwargs=quiet_trainer(args.epochs, root, accelerator="cpu", enable_model_summary=False),
     )
-    start = time.perf_counter()
-    predictor = estimator.train(split.train, validation_data=split.validation)
-    return predictor, time.perf_counter() - start
+    return train_timed(estimator, split.train, validation_data=split.validation)
 
 
 def held_out_series(data, max_series: int) -> List[dict]:

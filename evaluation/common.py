@@ -33,10 +33,11 @@ def quiet_trainer(epochs: int, root_dir: str, **extra: Any) -> Dict[str, Any]:
     return {"max_epochs": epochs, "enable_progress_bar": False, "logger": False, "default_root_dir": root_dir, **extra}
 
 
-def train_timed(estimator, train) -> Tuple[Any, float]:
-    """``(predictor, seconds)``: ``estimator`` trained on ``train``, timed."""
+def train_timed(estimator, train, **train_kwargs: Any) -> Tuple[Any, float]:
+    """``(predictor, seconds)``: ``estimator`` trained on ``train`` (``train_kwargs``: e.g. ``validation_data``),
+    timed."""
     start = time.perf_counter()
-    predictor = estimator.train(train)
+    predictor = estimator.train(train, **train_kwargs)
     return predictor, time.perf_counter() - start
 
 

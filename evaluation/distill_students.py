@@ -21,10 +21,10 @@ import torch
 from common import progressive_students, quiet_trainer
 
 from gluonts_diffusion import DiffusionEstimator, load_predictor
-from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
 from gluonts_diffusion.data.validation import validation_split
+from gluonts_diffusion.distill import config_dataset
 from gluonts_diffusion.experiments.scoring import score
-from gluonts_diffusion.model.config import config_value, validate_model_config
+from gluonts_diffusion.model.config import validate_model_config
 
 
 def main(argv=None):
@@ -39,13 +39,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     config = validate_model_config(args.config)
-    data = load_dataset(
-        config["data"]["dataset"],
-        resolve_data_path(args.dataset_path, config["data"].get("path")),
-        prediction_length=config_value(config, "data", "prediction_length"),
-        max_series=config["data"].get("max_series"),
-        with_test=False,
-    )
+    data = config_dataset(args.config, args.dataset_path)
     split = validation_split(data.train, data.prediction_length)
     args.output.mkdir(parents=True, exist_ok=True)
     root = tempfile.mkdtemp(prefix="distill_students_")

@@ -108,7 +108,7 @@ def main(argv=None):
     report(rows, len(split.validation), len(data.test))
     if args.output:
         with open(args.output, "w") as handle:
-            json.dump({name: {k: v for k, v in row.items()} for name, row in rows.items()}, handle, indent=1)
+            json.dump(rows, handle, indent=1)
 
 
 def report(rows: Dict[str, Dict[str, Any]], windows: int, series: int) -> None:

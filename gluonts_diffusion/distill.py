@@ -46,7 +46,13 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def training_split(config_path: str, dataset_path: Optional[str]):
-    """The training series of the dataset ``config_path`` names (``data.dataset``, ``prediction_length``, ...)."""
+    """The training series of the dataset ``config_path`` names (:func:`config_dataset`)."""
+    return config_dataset(config_path, dataset_path).train
+
+
+def config_dataset(config_path: str, dataset_path: Optional[str]):
+    """The dataset ``config_path`` names (``data.dataset``, ``prediction_length``, ``multivariate``,
+    ``max_series``), without its test split."""
     from gluonts_diffusion.data.datasets import load_dataset, resolve_data_path
     from gluonts_diffusion.experiments.config import validate_config
     from gluonts_diffusion.model.config import config_value
@@ -60,7 +66,7 @@ def training_split(config_path: str, dataset_path: Optional[str]):
         multivariate=bool(data.get("multivariate", False)),
         max_series=data.get("max_series"),
         with_test=False,
-    ).train
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -174,7 +174,7 @@ def distill(
     check_settings(model, epochs_per_stage, num_batches_per_epoch, learning_rate)
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else check_int("batch_size", batch_size, 1)
     teacher_steps = first_teacher_steps(predictor, num_steps, teacher_steps)
-    stages = stage_steps(num_steps, teacher_steps)
+    stages = stage_steps(num_steps, teacher_steps)  # checked by first_teacher_steps
     grid_name = distill_grid(model, teacher_steps, num_steps)
     pl.seed_everything(seed, verbose=False)
     grid = Registry.get("time_grid", grid_name)

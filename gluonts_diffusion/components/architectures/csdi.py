@@ -94,8 +94,9 @@ class CSDIArchitecture(TransformerArchitecture):
         h = h + self.dim_embedding[:, None, :] + self.x_pos
         if cond.aligned is not None:  # (batch, P, d): the same step's known features, for every dimension
             h = h + cond.aligned[:, None]
+        memory = SharedMemory(cond.memory, cond.repeats * channels)  # the C dimensions query one series' memory
         for layer in self.layers:
-            h = layer(h, temb, cond)
+            h = layer(h, temb, memory)
         out = self.out(self.out_norm(h))  # (batch, C, P, p)
         return out.reshape(batch, channels, -1)[:, :, :length].transpose(1, 2)
 
@@ -116,10 +117,10 @@ class CSDILayer(nn.Module):
             else None
         )
 
-    def forward(self, h: torch.Tensor, temb: torch.Tensor, cond: SharedMemory) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, temb: torch.Tensor, memory: SharedMemory) -> torch.Tensor:
+        """``memory``: the condition's memory shared by the ``C x repeats`` rows of each series."""
         batch, channels, patches, d = h.shape
         h = h + self.time_proj(temb)[:, None, None, :]
-        memory = SharedMemory(cond.memory, cond.repeats * channels)
         h = self.temporal(h.reshape(batch * channels, patches, d), memory).reshape(batch, channels, patches, d)
         if self.feature is None:
             return h
