@@ -38,7 +38,7 @@ from gluonts_diffusion.data.checks import CheckEntries, DataError
 
 from .config import estimator_arguments, validate_model_config
 from .lightning_module import DiffusionLightningModule
-from .options import check_clip_x0, compile_options
+from .options import check_clip_x0, check_compile
 from .predictor import DiffusionPredictor
 from .specs import DEFAULT_COMPONENTS, component_spec
 
@@ -199,7 +199,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.predict_batch_size = predict_batch_size or default_predict_batch_size(batch_size, num_parallel_samples)
         self.min_past = min(self.context_length, prediction_length)
         self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
-        self.compile, _ = compile, compile_options(compile)  # checked here, not at the first batch
+        self.compile = check_compile(compile)  # here, not at the first batch
         self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
 
     @classmethod

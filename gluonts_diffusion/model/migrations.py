@@ -27,20 +27,19 @@ def migrate_spec(text: str, saved_version: Optional[str]) -> str:
     if not changes:
         return text
     spec = json.loads(text)
-    filled = [False]
 
-    def fill(node: Any) -> None:
+    def fill(node: Any) -> bool:
+        """Write the old defaults into ``node`` and below; whether anything was written."""
+        filled = False
         if isinstance(node, dict):
             params = node.get("params")
             for _, name, parameter, old in changes:
                 if node.get("name") == name and isinstance(params, dict) and parameter not in params:
                     params[parameter] = old
-                    filled[0] = True
-            for value in node.values():
-                fill(value)
-        elif isinstance(node, list):
-            for value in node:
-                fill(value)
+                    filled = True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for value in children:
+            filled = fill(value) or filled
+        return filled
 
-    fill(spec)
-    return json.dumps(spec) if filled[0] else text
+    return json.dumps(spec) if fill(spec) else text

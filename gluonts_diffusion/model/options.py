@@ -26,6 +26,12 @@ def compile_options(compile: Union[bool, Dict[str, Any], None]) -> Optional[Dict
     raise ValueError(f"compile must be a bool or a dict of torch.compile arguments, got {compile!r}")
 
 
+def check_compile(compile: Union[bool, Dict[str, Any], None]) -> Union[bool, Dict[str, Any], None]:
+    """``compile`` unchanged once :func:`compile_options` accepts it (else its ``ValueError``)."""
+    compile_options(compile)
+    return compile
+
+
 def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
     """``clip_x0`` as a float (``None``: off); a negative or non-numeric value is refused."""
     if clip_x0 is None:
