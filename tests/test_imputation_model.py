@@ -6,7 +6,7 @@ from test_config_validation import with_change
 from test_model_features import ARCHITECTURES, PRED, batch_inputs, make_model, randomize_zero_params
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.core.masks import history_keep_mask, linear_fill, window_known_mask
+from gluonts_diffusion.core.masks import bridge_spread, history_keep_mask, linear_fill, window_known_mask
 from gluonts_diffusion.experiments.config import estimator_kwargs, validate_config
 from gluonts_diffusion.model.module import DiffusionModel
 from gluonts_diffusion.model.specs import component_spec
@@ -68,6 +68,20 @@ def test_linear_fill_known_answer():
     filled = linear_fill(values, known).squeeze(-1)
     torch.testing.assert_close(filled[0], torch.tensor([10.0, 10.0, 20.0, 30.0, 40.0, 40.0]))
     assert filled[1].abs().sum() == 0  # nothing known: 0
+
+
+def test_bridge_spread_known_answer():
+    """Known steps 0-1-2 (mean |step| 1), a gap of three before 6, two steps after the last known value: a
+    Brownian bridge between known entries (step * sqrt(d1 d2 / (d1 + d2)), at most 1), 1 beyond them."""
+    values = torch.tensor([[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0]]).unsqueeze(-1)
+    known = torch.tensor([[1, 1, 1, 0, 0, 0, 1, 0, 0]]).unsqueeze(-1)
+    between = torch.tensor([0.75**0.5, 1, 0.75**0.5])
+    torch.testing.assert_close(bridge_spread(values, known).squeeze(), torch.tensor([1, 1, 1, *between, 1, 1, 1]))
+    torch.testing.assert_close(bridge_spread(values / 10, known).squeeze()[3:6], between / 10)  # in the steps' units
+    flat = bridge_spread(torch.zeros(1, 9, 1), known).squeeze()  # no movement: the step is floored at 0.05
+    torch.testing.assert_close(flat[3:6], 0.05 * between)
+    torch.testing.assert_close(bridge_spread(10 * values, known).squeeze()[3:6], torch.ones(3))  # at most 1
+    assert bool((bridge_spread(values, torch.zeros_like(known)) == 1).all())  # nothing known
 
 
 # --------------------------------------------------------------------------- the model
@@ -187,3 +201,63 @@ def test_given_window_values_count_in_the_scale():
     torch.testing.assert_close(given["scale"][0].squeeze(), expected)
     assert float(plain["scale"][0]) == 1.0  # unobserved history alone: the fallback scale
     assert float(given["scale"][1]) > 10 * float(plain["scale"][1])  # the history is ~5, the window ~5000
+
+
+def _every_other_step_given(model, batch=2):
+    inputs = batch_inputs(model, batch=batch)
+    known = torch.zeros_like(inputs["future_target"])
+    known[:, ::2] = 1.0
+    return inputs, known
+
+
+@pytest.mark.parametrize("anchor", ["linear", "bridge", "none"])
+def test_a_sampler_that_returns_zeros_gives_the_anchor(monkeypatch, anchor):
+    """The window is diffused relative to its anchor: a zero sample is the linear interpolation of the given
+    values (``linear``, ``bridge``), or the scale's location (``none``, gluonts-diffusion 0.3.0)."""
+    model = make_model(imputation=True, imputation_anchor=anchor)
+    model.eval()
+    inputs, known = _every_other_step_given(model)
+    target = inputs.pop("future_target")
+    inputs.pop("future_observed_values")
+    monkeypatch.setattr(model, "sampler", lambda denoiser, shape, *a, **k: torch.zeros(shape))
+    with torch.no_grad():
+        y = model(**inputs, future_target=target, future_known=known)
+    hidden = y[:, :, 1:-1:2]  # between two given steps
+    if anchor != "none":
+        expected = (target[:, :-2:2] + target[:, 2::2]) / 2
+        torch.testing.assert_close(hidden, expected[:, None].expand_as(hidden))
+    else:
+        state = model.condition(**inputs, future_target=target, future_known=known)[2]
+        torch.testing.assert_close(hidden, state["loc"].view(-1, 1, 1).expand_as(hidden))
+
+
+def test_the_diffused_window_is_its_residual_from_the_interpolation(monkeypatch):
+    import gluonts_diffusion.model.module as module
+
+    model = make_model(imputation=True)
+    model.train()
+    inputs, known = _every_other_step_given(model)
+    monkeypatch.setattr(module, "window_known_mask", lambda shape, **k: known.unsqueeze(-1))
+    monkeypatch.setattr(module, "history_keep_mask", lambda shape, **k: torch.ones(shape))
+    x0 = model._training_inputs(**inputs)[2].squeeze(-1)
+    past = {k: v for k, v in inputs.items() if k != "future_observed_values"}
+    state = model.condition(**past, future_known=known)[2]  # the given values count in the scale
+    scaled = (inputs["future_target"] - state["loc"].squeeze(-1)) / state["scale"].squeeze(-1)
+    torch.testing.assert_close(x0[:, ::2], torch.zeros_like(x0[:, ::2]))  # given entries: exactly on the line
+    expected = scaled[:, 1:-1:2] - (scaled[:, :-2:2] + scaled[:, 2::2]) / 2
+    torch.testing.assert_close(x0[:, 1:-1:2], expected)
+
+
+def test_an_unknown_anchor_is_refused():
+    with pytest.raises(ValueError) as err:
+        make_model(imputation=True, imputation_anchor="seasonal")
+    assert str(err.value) == "imputation_anchor must be one of ('linear', 'bridge', 'none'), got 'seasonal'"
+    with pytest.raises(ValueError) as err:
+        DiffusionEstimator(freq="D", prediction_length=4, imputation="seasonal")
+    assert str(err.value) == "imputation must be true, false or one of linear, bridge, none, got 'seasonal'"
+
+
+@pytest.mark.parametrize("option, anchor", [(True, "linear"), ("bridge", "bridge"), ("none", "none")])
+def test_the_estimator_chooses_the_anchor(option, anchor):
+    estimator = DiffusionEstimator(freq="D", prediction_length=4, imputation=option)
+    assert estimator.imputation is True and estimator.model_kwargs()["imputation_anchor"] == anchor

@@ -127,8 +127,9 @@ def test_saved_calibration_gives_identical_forecasts_and_export_refuses(tmp_path
     for a, b, raw in zip([f.samples for f in calibrated.predict(data, seed=3)], same, predictor.predict(data, seed=3)):
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a, raw.samples)  # the factors are applied
+    assert with_sampler(loaded, num_parallel_samples=4).calibration == loaded.calibration  # the same law
     with pytest.warns(UserWarning, match="with_sampler: the calibration was fitted to the old sampler's forecasts"):
-        assert with_sampler(loaded, num_parallel_samples=4).calibration is None
+        assert with_sampler(loaded, sampler_kwargs={"num_steps": 2}).calibration is None
     with pytest.raises(ExportError) as err:
         export_model(loaded, tmp_path / "onnx")
     assert str(err.value).startswith("export_model: the predictor is calibrated (predictor.calibration)")

@@ -14,6 +14,7 @@ from gluonts.torch.model.predictor import PyTorchPredictor
 from tiny import quiet_trainer, synthetic, tiny_estimator
 
 from gluonts_diffusion import __version__, with_sampler
+from gluonts_diffusion.model.migrations import migrate_spec
 from gluonts_diffusion.model.predictor import (
     DiffusionPredictor,
     MissingPredictorFile,
@@ -289,6 +290,17 @@ def _drop_parameterization(node):
     elif isinstance(node, list):
         for value in node:
             _drop_parameterization(value)
+
+
+@pytest.mark.parametrize("version, expected", [("0.3.0", "none"), (None, "none"), ("0.4.0", None)])
+def test_an_imputation_model_saved_before_0_4_diffuses_its_window_as_it_did(version, expected):
+    """0.4.0 diffuses an imputation window relative to its linear interpolation: older predictors keep the
+    window itself (``imputation_anchor: none``); the rest of the file is unchanged."""
+    spec = {"kwargs": {"prediction_net": {"kwargs": {"model_kwargs": {"imputation": True}, "lr": 0.001}}}}
+    migrated = json.loads(migrate_spec(json.dumps(spec), version))
+    kwargs = migrated["kwargs"]["prediction_net"]["kwargs"]
+    assert kwargs["model_kwargs"].get("imputation_anchor") == expected
+    assert kwargs["lr"] == 0.001 and kwargs["model_kwargs"]["imputation"] is True
 
 
 @pytest.mark.parametrize("version, expected", [("0.1.0", "eps"), (None, "eps"), ("0.2.0", "edm")])

@@ -8,12 +8,13 @@ import pytest
 import torch
 from scipy.special import ndtri
 from test_posthoc_calibration import GaussianNet, H, PastTarget, gaussian_series, toy_predictor
-from tiny import tiny_config
+from tiny import quiet_trainer, synthetic, tiny_config, tiny_estimator
 
-from gluonts_diffusion import calibrate
+from gluonts_diffusion import DiffusionEstimator, calibrate
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.config import calibration_method, validate_config
 from gluonts_diffusion.model.calibration import coverage, forecast_windows
+from gluonts_diffusion.model.estimator import calibration_windows
 from gluonts_diffusion.model.predictor import DiffusionPredictor
 from gluonts_diffusion.model.quantile_calibration import probit_scores, quantile_at
 
@@ -106,3 +107,38 @@ def test_a_step_without_observed_truths_keeps_the_identity_map():
     levels, knots = fit_quantile_map(samples, truth, pool=0, levels=11)
     np.testing.assert_allclose(knots[2], levels)
     assert not np.allclose(knots[0], levels)  # an observed step gets its own map
+
+
+def test_calibration_windows_per_series():
+    assert [calibration_windows(n) for n in (1, 3, 4, 16, 414)] == [5, 5, 4, 1, 1]
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, monkeypatch, given):
+    """``DiffusionEstimator(calibration=...)``: without validation data the last windows of each training
+    series are held out of training (they choose the checkpoint) and fit the map; given validation data fits it."""
+    seen = {}
+    real_train = DiffusionEstimator.__mro__[1].train
+
+    def spy(self, training_data, validation_data=None, **kwargs):
+        seen["train"], seen["validation"] = list(training_data), validation_data
+        return real_train(self, training_data, validation_data, **kwargs)
+
+    monkeypatch.setattr(DiffusionEstimator.__mro__[1], "train", spy)
+    data = synthetic(2, 80)
+    estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="quantile")
+    validation = synthetic(2, 80, seed=1) if given else None
+    predictor = estimator.train(data, validation)
+    assert predictor.calibration["method"] == "quantile"
+    if given:
+        assert [len(e["target"]) for e in seen["train"]] == [80, 80] and seen["validation"] is validation
+        assert predictor.calibration["windows"] == 2
+    else:  # 2 series: 5 windows of 7 steps each held out, the training series end before them
+        assert [len(e["target"]) for e in seen["train"]] == [80 - 35] * 2 and len(seen["validation"]) == 10
+        assert predictor.calibration["windows"] == 10
+
+
+def test_an_unknown_estimator_calibration_is_refused():
+    with pytest.raises(ValueError) as err:
+        DiffusionEstimator(freq="D", prediction_length=4, calibration="isotonic")
+    assert str(err.value) == "calibration: unknown method 'isotonic'; known methods: spread, quantile"

@@ -67,19 +67,50 @@ def history_keep_mask(
     return (_uniform(shape, generator, device) >= rate).float()
 
 
+def nearest_known(known: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """For each entry of ``known`` ``(batch, steps, channels)`` (1/0), the index of the nearest known entry at or
+    before it (-1: none) and at or after it (``steps``: none), each of ``known``'s shape."""
+    steps = known.shape[1]
+    index = torch.arange(steps, device=known.device).view(1, -1, 1).expand_as(known)
+    is_known = known > 0
+    before = torch.where(is_known, index, -1).cummax(1).values
+    after = torch.where(is_known, index, steps).flip(1).cummin(1).values.flip(1)
+    return before, after
+
+
 def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of the known entries along time, ``(batch, steps, channels)`` -> same shape: each
     entry between two known ones on the line through them, after the last known one that value, before the first
     known one the first; a channel with nothing known is 0. Known entries keep their value."""
     steps = values.shape[1]
     index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
-    is_known = known > 0
-    before = torch.where(is_known, index, -1).cummax(1).values
-    after = torch.where(is_known, index, steps).flip(1).cummin(1).values.flip(1)
+    before, after = nearest_known(known)
     left = torch.where(before >= 0, before, after).clamp(0, steps - 1)
     right = torch.where(after < steps, after, before).clamp(0, steps - 1)
     v_left, v_right = values.gather(1, left), values.gather(1, right)
     span = (right - left).clamp_min(1).to(values.dtype)
     filled = v_left + (index - left).clamp_min(0).to(values.dtype) / span * (v_right - v_left)
     filled = torch.where(right == left, v_left, filled)
-    return torch.where(is_known.any(1, keepdim=True), filled, torch.zeros_like(filled))
+    return torch.where((known > 0).any(1, keepdim=True), filled, torch.zeros_like(filled))
+
+
+def bridge_spread(
+    values: torch.Tensor, known: torch.Tensor, max_gap: int = 3, min_step: float = 0.05, max_spread: float = 1.0
+) -> torch.Tensor:
+    """The standard deviation a random walk with the known entries' mean absolute step (at least ``min_step``)
+    has at each entry of ``values`` ``(batch, steps, channels)`` inside a gap of at most ``max_gap`` unknown
+    entries between two known ones, given them (a Brownian bridge: ``step * sqrt(d1 d2 / (d1 + d2))``), at most
+    ``max_spread`` (values are in a series' own scale: its spread is 1); elsewhere (longer gaps, where the walk
+    is a poor model of a seasonal series, and extrapolation: a forecast) ``max_spread``, 1 at known entries and
+    in a channel with nothing known -> same shape."""
+    steps = values.shape[1]
+    index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
+    before, after = nearest_known(known)
+    d1, d2 = (index - before).to(values.dtype), (after - index).to(values.dtype)
+    short = (before >= 0) & (after < steps) & (d1 > 0) & (d1 + d2 <= max_gap + 1)
+    pairs = known[:, 1:] * known[:, :-1]
+    moves = ((values[:, 1:] - values[:, :-1]).abs() * pairs).sum(1, keepdim=True)
+    step = torch.where(pairs.sum(1, keepdim=True) > 0, moves / pairs.sum(1, keepdim=True).clamp_min(1), 1.0)
+    bridge = step.clamp_min(min_step) * (d1 * d2 / (d1 + d2).clamp_min(1)).sqrt()
+    outside = torch.where((known > 0) | ~(known > 0).any(1, keepdim=True), 1.0, max_spread)
+    return torch.where(short, bridge.clamp_max(max_spread), outside)

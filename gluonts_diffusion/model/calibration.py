@@ -22,7 +22,7 @@ saved in ``predictor.json``, applied to every batch of sample paths at predictio
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from gluonts.core.component import validated
@@ -32,7 +32,6 @@ from gluonts_diffusion.data.validation import ValidationSplit
 from .predictor import DiffusionPredictor
 from .quantile_calibration import QuantileCalibration, fit_quantile_map
 
-Method = Literal["spread", "quantile"]
 METHODS: Tuple[str, ...] = ("spread", "quantile")
 #: the range a spread factor is clipped to
 BOUNDS = (0.05, 20.0)
@@ -67,10 +66,17 @@ def rescale(samples: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return (median + c * (samples - median)).astype(samples.dtype)
 
 
+def check_method(method: Optional[str], where: str = "calibration") -> Optional[str]:
+    """``method`` once it is None (no calibration) or one of :data:`METHODS` (else ``ValueError`` naming them)."""
+    if method is not None and method not in METHODS:
+        raise ValueError(f"{where}: unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    return method
+
+
 def calibrate(
     predictor: Any,
     validation_data: Union[ValidationSplit, Sequence[Dict[str, Any]]],
-    method: Method = "spread",
+    method: str = "spread",
     num_samples: Optional[int] = None,
     seed: int = 0,
     pool: Optional[int] = None,
@@ -90,8 +96,7 @@ def calibrate(
             own; default: 2 for ``"spread"``, all steps pooled into one map for ``"quantile"``).
         levels: quantile levels the ``"quantile"`` map is stored at.
     """
-    if method not in METHODS:
-        raise ValueError(f"calibrate: unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    check_method(method, "calibrate")
     entries = windows_of(validation_data, predictor.prediction_length)
     raw = DiffusionPredictor.from_predictor(predictor, output_transform=None)
     samples, truth = forecast_windows(raw, entries, num_samples, seed)
@@ -102,7 +107,7 @@ def calibrate(
 def fit_transform(
     samples: np.ndarray,
     truth: np.ndarray,
-    method: Method,
+    method: str,
     pool: Optional[int] = None,
     levels: int = 41,
     windows: int = 0,

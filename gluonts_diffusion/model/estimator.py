@@ -35,8 +35,11 @@ from gluonts.transform import (
 
 from gluonts_diffusion.core.component import check_int
 from gluonts_diffusion.data.checks import CheckEntries, DataError
+from gluonts_diffusion.data.validation import validation_split
 
+from .calibration import calibrate, check_method
 from .config import estimator_arguments, validate_model_config
+from .given_window import DEFAULT_IMPUTATION_ANCHOR, imputation_option
 from .lightning_module import DiffusionLightningModule
 from .options import check_clip_x0, check_compile
 from .predictor import DiffusionPredictor
@@ -85,6 +88,19 @@ def check_arguments(arguments: Dict[str, Any]) -> None:
             check_int(name, arguments[name], 1)
 
 
+#: the least number of windows (over all series) a calibration held out of the training data is fitted on
+MIN_CALIBRATION_WINDOWS = 16
+
+#: the most windows of each series held out for it
+MAX_CALIBRATION_WINDOWS_PER_SERIES = 5
+
+
+def calibration_windows(num_series: int) -> int:
+    """Windows of each training series held out to fit ``calibration`` when no validation data is given: enough
+    for :data:`MIN_CALIBRATION_WINDOWS` in all, at most :data:`MAX_CALIBRATION_WINDOWS_PER_SERIES`."""
+    return min(MAX_CALIBRATION_WINDOWS_PER_SERIES, max(1, -(-MIN_CALIBRATION_WINDOWS // max(num_series, 1))))
+
+
 def default_lags(freq: str, context_length: int) -> List[int]:
     """GluonTS's lags for ``freq`` that reach at most ``2 * context_length`` steps back."""
     return [lag for lag in get_lags_for_frequency(freq) if lag <= 2 * context_length]
@@ -109,6 +125,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             history's extremes, per series (:class:`DiffusionModel`); ``None`` (default): off.
         imputation: train on CSDI's masks (random points / a block of the window given, history points hidden)
             so the predictor also imputes missing values (:func:`gluonts_diffusion.impute`); off by default.
+            ``True`` diffuses the window relative to the linear interpolation of what is known; an anchor name
+            (``linear``, ``bridge``, ``none``: :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -176,23 +194,18 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         compile: Union[bool, Dict[str, Any]] = False,
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
-        imputation: bool = False,
+        imputation: Union[bool, str] = False,
+        calibration: Optional[str] = None,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
-        check_arguments(locals())
+        arguments = locals()
+        check_arguments(arguments)
         self.freq, self.prediction_length, self.target_dim = freq, int(prediction_length), int(target_dim)
-        self.context_length = int(context_length or 4 * prediction_length)
-        self.components = component_choices(
-            preprocessing=(preprocessing, preprocessing_kwargs),
-            architecture=(architecture, architecture_kwargs),
-            noise=(noise, noise_kwargs),
-            sde=(sde, sde_kwargs),
-            objective=(objective, objective_kwargs),
-            sampler=(sampler, sampler_kwargs),
-        )
+        self.context_length, self.calibration = int(context_length or 4 * prediction_length), check_method(calibration)
+        self.components = component_choices(**{k: (arguments[k], arguments[f"{k}_kwargs"]) for k in DEFAULT_COMPONENTS})
         self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
         self.time_features = time_features_from_frequency_str(freq)
-        self.num_parallel_samples, self.imputation = num_parallel_samples, bool(imputation)
+        self.num_parallel_samples, self.imputation_anchor = num_parallel_samples, imputation_option(imputation)
         self.condition_dropout, self.guidance_scale = condition_dropout, guidance_scale
         self.lr, self.weight_decay, self.ema_decay, self.patience = lr, weight_decay, ema_decay, patience
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
@@ -201,6 +214,19 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.train_sampler, self.validation_sampler = train_sampler, validation_sampler
         self.compile = check_compile(compile)  # here, not at the first batch
         self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
+
+    def train(self, training_data: Dataset, validation_data: Optional[Dataset] = None, **kwargs) -> DiffusionPredictor:
+        """GluonTS's ``train``. With ``calibration``, the predictor returned is recalibrated by a map fitted on
+        ``validation_data``'s last windows or, when none is given, on the last windows of the training series
+        (:func:`calibration_windows` of them), which are then held out of training and choose its checkpoint."""
+        if self.calibration is None:
+            return super().train(training_data, validation_data, **kwargs)
+        fit_on: Any = None if validation_data is None else list(validation_data)
+        if fit_on is None:
+            entries = list(training_data)
+            fit_on = validation_split(entries, self.prediction_length, calibration_windows(len(entries)))
+            training_data, validation_data = fit_on.train, fit_on.validation
+        return calibrate(super().train(training_data, validation_data, **kwargs), fit_on, self.calibration)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
@@ -228,7 +254,12 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "gradient_checkpointing": self.gradient_checkpointing,
             "clip_x0": self.clip_x0,
             "imputation": self.imputation,
+            "imputation_anchor": self.imputation_anchor or DEFAULT_IMPUTATION_ANCHOR,
         }
+
+    @property
+    def imputation(self) -> bool:
+        return self.imputation_anchor is not None
 
     def create_lightning_module(self) -> DiffusionLightningModule:
         return DiffusionLightningModule(

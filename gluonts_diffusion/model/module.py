@@ -16,6 +16,7 @@ autocast, but its outputs are cast back to the dtype of the diffused tensor, so 
 the loss and the sampler's state stay in float32.
 """
 
+from functools import partial
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -24,18 +25,20 @@ from torch import nn
 
 from gluonts_diffusion.core.architecture import ArchitectureShapes
 from gluonts_diffusion.core.base import BasePreprocessor
-from gluonts_diffusion.core.denoiser import Denoiser, history_bounds
-from gluonts_diffusion.core.masks import history_keep_mask, linear_fill, window_known_mask
+from gluonts_diffusion.core.denoiser import Denoiser
+from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
 
+from .given_window import (
+    check_anchor,
+    from_anchor,
+    given_window,
+    hide_given,
+    to_anchor,
+    window_features,
+)
 from .inputs import input_spec
-from .options import CompiledNetwork, check_clip_x0, compile_options
+from .options import CompiledNetwork, check_clip_x0, clip_bounds, compile_options
 from .specs import build_component, build_components, check_compatible
-
-
-def hide_given(x: torch.Tensor, given: Optional[torch.Tensor]) -> torch.Tensor:
-    """``x`` with 0 at the window entries ``given`` as a condition (1/0, same shape; ``None``: none): the network's
-    view of a noisy window in imputation, as CSDI's, so what a sampler does at given entries cannot matter."""
-    return x if given is None else torch.where(given > 0, torch.zeros_like(x), x)
 
 
 class DiffusionModel(CompiledNetwork, nn.Module):
@@ -67,6 +70,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         window values, their mask and their linear interpolation from the history's last observed value on
         (:func:`~gluonts_diffusion.core.masks.linear_fill`) are three more future features per channel. Needs a
         time-domain preprocessing, like ``clip_x0``.
+    imputation_anchor: with ``imputation``, what the scaled window is diffused relative to: ``"linear"``
+        (default) its residual from that linear interpolation, so given values are exact zeros and a network that
+        has learned nothing returns the interpolation; ``"none"``: the window itself (gluonts-diffusion 0.3.0).
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
         imputation: bool = False,
+        imputation_anchor: str = "linear",
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
@@ -105,7 +112,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
         time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
-        self.imputation = bool(imputation)
+        self.imputation, self.imputation_anchor = bool(imputation), check_anchor(imputation_anchor)
         for option, needs in (("clip_x0", "bounds the scaled window"), ("imputation", "conditions on window values")):
             if getattr(self, option) not in (None, False) and not time_domain:
                 raise ValueError(
@@ -179,7 +186,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         observed = past_observed_values.to(past_target.dtype)
         ctx = self.context_window
         fit_target, fit_observed = past_target[:, ctx], observed[:, ctx]
-        window = self.given_window(future_target, future_known, fit_target) if self.imputation else None
+        window = None
+        if self.imputation:
+            window = given_window(future_target, future_known, fit_target, self.prediction_length)
         if window is not None:  # the given values count for the scale too: a window with little history keeps one
             fit_target, fit_observed = torch.cat([fit_target, window[0]], 1), torch.cat([fit_observed, window[1]], 1)
         state = self.preprocessing.fit(fit_target, fit_observed)
@@ -201,29 +210,21 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             [self._lagged(padded, self.future_lags, n, n + self.prediction_length), future_time_feat], dim=-1
         )
         if self.imputation:
-            if window is None:
-                window = (scaled.new_zeros(future.shape[0], self.prediction_length, scaled.shape[2]),) * 2
-            values = torch.where(window[1] > 0, self.preprocessing.normalize(window[0], state), 0.0)
-            fill = linear_fill(torch.cat([scaled[:, ctx], values], 1), torch.cat([observed[:, ctx], window[1]], 1))
-            future = torch.cat([future, values, window[1], fill[:, -self.prediction_length :]], dim=-1)
+            norm = partial(self.preprocessing.normalize, state=state)
+            features, fill, spread = window_features(
+                scaled[:, ctx], observed[:, ctx], window, self.prediction_length, norm
+            )
+            future = torch.cat([future, features], dim=-1)
+            if self.imputation_anchor != "none":
+                state = {**state, "anchor": fill}
+            if self.imputation_anchor == "bridge":
+                state["spread"] = spread
         elif future_known is not None and bool(future_known.any()):
             raise ValueError(
                 "this model was not trained to condition on window values (imputation is off); "
                 "train it with imputation: true"
             )
         return context, future, state, scaled, observed
-
-    def given_window(
-        self, future_target: Optional[torch.Tensor], future_known: Optional[torch.Tensor], like: torch.Tensor
-    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-        """The given window values (0 elsewhere, whatever was there: NaN included) and their mask, each
-        (batch, prediction_length, C) in ``like``'s dtype; None when nothing is given."""
-        if future_known is None:
-            return None
-        if future_target is None:
-            raise ValueError("future_known marks entries of future_target: give future_target too")
-        known = future_known.to(like.dtype).reshape(like.shape[0], self.prediction_length, like.shape[2])
-        return torch.where(known > 0, future_target.reshape(known.shape).to(like.dtype), 0.0), known
 
     # ------------------------------------------------------------------ training
     def _training_inputs(
@@ -252,7 +253,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             past_target, past_observed_values, past_time_feat, future_time_feat, future_target, known
         )
         # as the history: missing values are 0 in the normalized space, whatever dummy the data loader wrote there
-        normalized = self.preprocessing.normalize(future_target, state)
+        normalized = to_anchor(self.preprocessing.normalize(future_target, state), state)
         x0 = self.preprocessing.encode(torch.where(mask > 0, normalized, torch.zeros_like(normalized)))
         noise = self.noise.conditioned_on(scaled, observed)
         learned = mask if known is None else mask * (1 - known)
@@ -332,17 +333,6 @@ class DiffusionModel(CompiledNetwork, nn.Module):
 
         return Denoiser(network, self.sde, self.objective.parameterization, self.objective.sigma_data, x0_bounds)
 
-    def x0_bounds(
-        self, scaled: torch.Tensor, observed: torch.Tensor, repeats: int = 1
-    ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-        """``clip_x0``'s bounds ``(batch * repeats, 1, C)`` from the scaled history and its mask ``(batch, past_length,
-        C)`` (of :meth:`condition`), over the context window; ``None`` when ``clip_x0`` is off."""
-        if self.clip_x0 is None:
-            return None
-        ctx = self.context_window
-        low, high = history_bounds(scaled[:, ctx], observed[:, ctx], self.clip_x0)
-        return low.repeat_interleave(repeats, 0), high.repeat_interleave(repeats, 0)
-
     def forward(
         self,
         past_target: torch.Tensor,
@@ -378,8 +368,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         if self.guidance_scale != 0.0:
             cond = self.architecture.repeat_condition(self.architecture.encode(context, future), s)
         noise = self.noise.conditioned_on(scaled, observed)  # data-dependent noises serve each series' s rows
-        bounds = self.x0_bounds(scaled, observed, s)
-        window = self.given_window(future_target, future_known, scaled) if self.imputation else None
+        bounds = clip_bounds(self.clip_x0, scaled[:, self.context_window], observed[:, self.context_window], s, state)
+        window = given_window(future_target, future_known, scaled, self.prediction_length) if self.imputation else None
         given = None if window is None else window[1].repeat_interleave(s, 0)
         z = self.sampler(
             self.denoiser(cond, uncond, bounds, given)
@@ -393,7 +383,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             dtype=torch.float32 if context.dtype in (torch.float16, torch.bfloat16) else context.dtype,
         )
         state = {k: v.repeat_interleave(s, 0) for k, v in state.items()}
-        y = self.preprocessing.inverse_transform(z.to(context.dtype), state)[:, : self.prediction_length]
+        z = from_anchor(z.to(context.dtype), state)  # only imputation has an anchor: a time-domain preprocessing
+        y = self.preprocessing.inverse_transform(z, state)[:, : self.prediction_length]
         y = y.reshape(batch, s, self.prediction_length, -1)
         if window is not None:
             y = torch.where(window[1].unsqueeze(1) > 0, window[0].unsqueeze(1).to(y.dtype), y)

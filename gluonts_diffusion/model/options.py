@@ -1,9 +1,14 @@
-"""The ``compile`` option (its check, and the lazily compiled network) and the check of ``clip_x0``: options of
-:class:`~gluonts_diffusion.model.module.DiffusionModel` checked by the estimator too, so a bad value fails early."""
+"""The ``compile`` option (its check, and the lazily compiled network), the check of ``clip_x0`` and its bounds:
+options of :class:`~gluonts_diffusion.model.module.DiffusionModel` checked by the estimator too, so a bad value
+fails early."""
 
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
+
+from gluonts_diffusion.core.denoiser import history_bounds
+
+from .given_window import to_anchor
 
 #: ``torch.compile`` arguments accepted in the ``compile`` option
 COMPILE_ARGS = ("backend", "mode", "fullgraph", "dynamic", "options", "disable")
@@ -39,6 +44,22 @@ def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
     if isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 >= 0:
         raise ValueError(f"clip_x0 must be None (off) or a number >= 0, got {clip_x0!r}")
     return float(clip_x0)
+
+
+def clip_bounds(
+    clip_x0: Optional[float],
+    scaled_context: torch.Tensor,
+    observed_context: torch.Tensor,
+    repeats: int = 1,
+    state: Optional[Dict[str, torch.Tensor]] = None,
+) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """``clip_x0``'s bounds ``(batch * repeats, 1 or prediction_length, C)`` from the scaled context and its mask
+    ``(batch, context_length, C)``, in the diffused coordinates of the scaling ``state`` (relative to an imputation
+    anchor when it has one: :func:`~gluonts_diffusion.model.given_window.to_anchor`); ``None`` when off."""
+    if clip_x0 is None:
+        return None
+    low, high = (to_anchor(bound, state or {}) for bound in history_bounds(scaled_context, observed_context, clip_x0))
+    return low.repeat_interleave(repeats, 0), high.repeat_interleave(repeats, 0)
 
 
 class CompiledNetwork:

@@ -1,0 +1,86 @@
+"""The given window of imputation (CSDI, Tashiro et al. 2021): window values given to the model as a
+condition, how the network sees them, and what the window is diffused relative to.
+
+Shapes: windows ``(batch, prediction_length, C)``; the context ``(batch, context_length, C)``.
+"""
+
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import torch
+
+from gluonts_diffusion.core.masks import bridge_spread, linear_fill
+
+#: what an imputation model diffuses the window relative to (``DiffusionModel``'s ``imputation_anchor``)
+IMPUTATION_ANCHORS = ("linear", "bridge", "none")
+
+#: the anchor of ``imputation=True``
+DEFAULT_IMPUTATION_ANCHOR = "linear"
+
+
+def check_anchor(anchor: str) -> str:
+    """``anchor`` once it is one of :data:`IMPUTATION_ANCHORS` (else ``ValueError`` listing them)."""
+    if anchor not in IMPUTATION_ANCHORS:
+        raise ValueError(f"imputation_anchor must be one of {IMPUTATION_ANCHORS}, got {anchor!r}")
+    return anchor
+
+
+def imputation_option(value: Union[bool, str]) -> Optional[str]:
+    """The estimator's ``imputation`` option -> the anchor an imputation model diffuses relative to, or None
+    (imputation off): ``False``, ``True`` (:data:`DEFAULT_IMPUTATION_ANCHOR`) or one of
+    :data:`IMPUTATION_ANCHORS`."""
+    if isinstance(value, bool):
+        return DEFAULT_IMPUTATION_ANCHOR if value else None
+    if value in IMPUTATION_ANCHORS:
+        return str(value)
+    raise ValueError(f"imputation must be true, false or one of {', '.join(IMPUTATION_ANCHORS)}, got {value!r}")
+
+
+def hide_given(x: torch.Tensor, given: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x`` with 0 at the window entries ``given`` as a condition (1/0, same shape; ``None``: none): the network's
+    view of a noisy window in imputation, as CSDI's, so what a sampler does at given entries cannot matter."""
+    return x if given is None else torch.where(given > 0, torch.zeros_like(x), x)
+
+
+def given_window(
+    future_target: Optional[torch.Tensor], future_known: Optional[torch.Tensor], like: torch.Tensor, length: int
+) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """The given window values (0 elsewhere, whatever was there: NaN included) and their mask, each
+    (batch, ``length``, C) in ``like``'s (batch, ..., C) dtype; None when nothing is given."""
+    if future_known is None:
+        return None
+    if future_target is None:
+        raise ValueError("future_known marks entries of future_target: give future_target too")
+    known = future_known.to(like.dtype).reshape(like.shape[0], length, like.shape[2])
+    return torch.where(known > 0, future_target.reshape(known.shape).to(like.dtype), 0.0), known
+
+
+def window_features(
+    scaled_context: torch.Tensor,
+    observed_context: torch.Tensor,
+    window: Optional[Tuple[torch.Tensor, torch.Tensor]],
+    length: int,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The imputation features of a window ``(batch, length, 3 C)``: the given values in the scale of the
+    history (``normalize``), their mask, and the linear interpolation of the observed context and the given
+    values (:func:`~gluonts_diffusion.core.masks.linear_fill`; the last observed value on, in a forecast);
+    returns them, that interpolation ``(batch, length, C)`` (the window's anchor) and the spread of a random walk
+    around it (:func:`~gluonts_diffusion.core.masks.bridge_spread`, the ``bridge`` anchor's scale). ``window``
+    ``None``: nothing given (a forecast)."""
+    if window is None:
+        window = (scaled_context.new_zeros(scaled_context.shape[0], length, scaled_context.shape[2]),) * 2
+    values = torch.where(window[1] > 0, normalize(window[0]), 0.0)
+    series, known = torch.cat([scaled_context, values], 1), torch.cat([observed_context, window[1]], 1)
+    fill = linear_fill(series, known)[:, -length:]
+    return torch.cat([values, window[1], fill], dim=-1), fill, bridge_spread(series, known)[:, -length:]
+
+
+def to_anchor(x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """A scaled window ``x`` in the diffused coordinates: less the scaling ``state``'s imputation ``anchor``, in
+    units of its ``spread`` (each absent: 0 and 1, the window itself)."""
+    return (x - state.get("anchor", 0.0)) / state.get("spread", 1.0)
+
+
+def from_anchor(z: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Inverse of :func:`to_anchor`."""
+    return z * state.get("spread", 1.0) + state.get("anchor", 0.0)
