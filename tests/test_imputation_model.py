@@ -72,15 +72,18 @@ def test_linear_fill_known_answer():
 
 def test_bridge_spread_known_answer():
     """Known steps 0-1-2 (mean |step| 1), a gap of three before 6, two steps after the last known value: a
-    Brownian bridge between known entries (step * sqrt(d1 d2 / (d1 + d2)), at most 1), 1 beyond them."""
+    Brownian bridge between known entries (step * sqrt(d1 d2 / (d1 + d2))), a random walk beyond them
+    (step * sqrt(d)), at most 1."""
     values = torch.tensor([[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0]]).unsqueeze(-1)
     known = torch.tensor([[1, 1, 1, 0, 0, 0, 1, 0, 0]]).unsqueeze(-1)
-    between = torch.tensor([0.75**0.5, 1, 0.75**0.5])
-    torch.testing.assert_close(bridge_spread(values, known).squeeze(), torch.tensor([1, 1, 1, *between, 1, 1, 1]))
-    torch.testing.assert_close(bridge_spread(values / 10, known).squeeze()[3:6], between / 10)  # in the steps' units
+    hidden = torch.tensor([0.75**0.5, 1, 0.75**0.5, 1, 2**0.5])  # steps 3, 4, 5, 7, 8
+    is_hidden = known.squeeze() == 0
+    tenth = bridge_spread(values / 10, known).squeeze()  # in units of the known steps
+    torch.testing.assert_close(tenth[is_hidden], hidden / 10)
+    assert bool((tenth[~is_hidden] == 1).all())
+    torch.testing.assert_close(bridge_spread(values, known).squeeze()[is_hidden], hidden.clamp_max(1))  # at most 1
     flat = bridge_spread(torch.zeros(1, 9, 1), known).squeeze()  # no movement: the step is floored at 0.05
-    torch.testing.assert_close(flat[3:6], 0.05 * between)
-    torch.testing.assert_close(bridge_spread(10 * values, known).squeeze()[3:6], torch.ones(3))  # at most 1
+    torch.testing.assert_close(flat[is_hidden], 0.05 * hidden)
     assert bool((bridge_spread(values, torch.zeros_like(known)) == 1).all())  # nothing known
 
 
@@ -231,21 +234,40 @@ def test_a_sampler_that_returns_zeros_gives_the_anchor(monkeypatch, anchor):
         torch.testing.assert_close(hidden, state["loc"].view(-1, 1, 1).expand_as(hidden))
 
 
-def test_the_diffused_window_is_its_residual_from_the_interpolation(monkeypatch):
+def _training_window(monkeypatch, anchor):
+    """The diffused window ``x0`` (batch, PRED) of a training batch whose every other window step is given."""
     import gluonts_diffusion.model.module as module
 
-    model = make_model(imputation=True)
+    model = make_model(imputation=True, imputation_anchor=anchor)
     model.train()
     inputs, known = _every_other_step_given(model)
     monkeypatch.setattr(module, "window_known_mask", lambda shape, **k: known.unsqueeze(-1))
     monkeypatch.setattr(module, "history_keep_mask", lambda shape, **k: torch.ones(shape))
-    x0 = model._training_inputs(**inputs)[2].squeeze(-1)
+    return model, inputs, known, model._training_inputs(**inputs)[2].squeeze(-1)
+
+
+def test_the_diffused_window_is_its_residual_from_the_interpolation(monkeypatch):
+    model, inputs, known, x0 = _training_window(monkeypatch, "linear")
     past = {k: v for k, v in inputs.items() if k != "future_observed_values"}
     state = model.condition(**past, future_known=known)[2]  # the given values count in the scale
     scaled = (inputs["future_target"] - state["loc"].squeeze(-1)) / state["scale"].squeeze(-1)
     torch.testing.assert_close(x0[:, ::2], torch.zeros_like(x0[:, ::2]))  # given entries: exactly on the line
     expected = scaled[:, 1:-1:2] - (scaled[:, :-2:2] + scaled[:, 2::2]) / 2
     torch.testing.assert_close(x0[:, 1:-1:2], expected)
+
+
+def test_the_bridge_anchor_divides_short_gaps_by_their_bridge_spread(monkeypatch):
+    """Every hidden step between two given ones is a gap of one: the same bridge spread (< 1) per series; the
+    step after the last given one is a random walk's first step, twice that variance."""
+    linear = _training_window(monkeypatch, "linear")[3]
+    bridge = _training_window(monkeypatch, "bridge")[3]
+    torch.testing.assert_close(bridge[:, ::2], torch.zeros_like(bridge[:, ::2]))
+    spread = linear[:, 1:-1:2] / bridge[:, 1:-1:2]
+    torch.testing.assert_close(spread, spread[:, :1].expand_as(spread))
+    assert bool(((spread > 0.05 * 0.5**0.5 - 1e-6) & (spread < 1)).all())
+    if PRED % 2 == 0:  # the last step is hidden, one step after the last given one
+        last = linear[:, -1] / bridge[:, -1]
+        torch.testing.assert_close(last, torch.minimum(spread[:, 0] * 2**0.5, torch.ones_like(last)))
 
 
 def test_an_unknown_anchor_is_refused():
@@ -257,7 +279,7 @@ def test_an_unknown_anchor_is_refused():
     assert str(err.value) == "imputation must be true, false or one of linear, bridge, none, got 'seasonal'"
 
 
-@pytest.mark.parametrize("option, anchor", [(True, "linear"), ("bridge", "bridge"), ("none", "none")])
+@pytest.mark.parametrize("option, anchor", [(True, "bridge"), ("linear", "linear"), ("none", "none")])
 def test_the_estimator_chooses_the_anchor(option, anchor):
     estimator = DiffusionEstimator(freq="D", prediction_length=4, imputation=option)
     assert estimator.imputation is True and estimator.model_kwargs()["imputation_anchor"] == anchor

@@ -95,22 +95,22 @@ def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
 
 
 def bridge_spread(
-    values: torch.Tensor, known: torch.Tensor, max_gap: int = 3, min_step: float = 0.05, max_spread: float = 1.0
+    values: torch.Tensor, known: torch.Tensor, min_step: float = 0.05, max_spread: float = 1.0
 ) -> torch.Tensor:
-    """The standard deviation a random walk with the known entries' mean absolute step (at least ``min_step``)
-    has at each entry of ``values`` ``(batch, steps, channels)`` inside a gap of at most ``max_gap`` unknown
-    entries between two known ones, given them (a Brownian bridge: ``step * sqrt(d1 d2 / (d1 + d2))``), at most
-    ``max_spread`` (values are in a series' own scale: its spread is 1); elsewhere (longer gaps, where the walk
-    is a poor model of a seasonal series, and extrapolation: a forecast) ``max_spread``, 1 at known entries and
-    in a channel with nothing known -> same shape."""
+    """The standard deviation of a random walk, with the known entries' mean absolute step (at least ``min_step``),
+    at each entry of ``values`` ``(batch, steps, channels)`` given the nearest known entries, at most
+    ``max_spread`` (values are in a series' own scale: its spread is 1): ``step * sqrt(d1 d2 / (d1 + d2))``
+    between two (a Brownian bridge, d1 and d2 steps away), ``step * sqrt(d)`` beyond the last or before the first
+    (an extrapolation: a forecast); 1 at known entries and in a channel with nothing known -> same shape."""
     steps = values.shape[1]
     index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
     before, after = nearest_known(known)
-    d1, d2 = (index - before).to(values.dtype), (after - index).to(values.dtype)
-    short = (before >= 0) & (after < steps) & (d1 > 0) & (d1 + d2 <= max_gap + 1)
+    d1 = torch.where(before >= 0, index - before, 0).to(values.dtype)
+    d2 = torch.where(after < steps, after - index, 0).to(values.dtype)
+    both = (before >= 0) & (after < steps)
+    variance = torch.where(both, d1 * d2 / (d1 + d2).clamp_min(1), d1 + d2)
     pairs = known[:, 1:] * known[:, :-1]
     moves = ((values[:, 1:] - values[:, :-1]).abs() * pairs).sum(1, keepdim=True)
     step = torch.where(pairs.sum(1, keepdim=True) > 0, moves / pairs.sum(1, keepdim=True).clamp_min(1), 1.0)
-    bridge = step.clamp_min(min_step) * (d1 * d2 / (d1 + d2).clamp_min(1)).sqrt()
-    outside = torch.where((known > 0) | ~(known > 0).any(1, keepdim=True), 1.0, max_spread)
-    return torch.where(short, bridge.clamp_max(max_spread), outside)
+    spread = (step.clamp_min(min_step) * variance.sqrt()).clamp_max(max_spread)
+    return torch.where(variance > 0, spread, torch.ones_like(spread))

@@ -72,7 +72,7 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "gradient_checkpointing": "recompute the architecture's blocks in the backward pass to save memory",
         "clip_x0": "keep sampled x0 within k history ranges of the scaled context (null: off)",
         "imputation": "train on CSDI's masks so the predictor can also impute (gluonts_diffusion.impute); true, "
-        "or the anchor the window is diffused relative to: linear (true), bridge or none",
+        "or the anchor the window is diffused relative to: bridge (true), linear or none",
     },
 }
 

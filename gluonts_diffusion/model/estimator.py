@@ -125,8 +125,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             history's extremes, per series (:class:`DiffusionModel`); ``None`` (default): off.
         imputation: train on CSDI's masks (random points / a block of the window given, history points hidden)
             so the predictor also imputes missing values (:func:`gluonts_diffusion.impute`); off by default.
-            ``True`` diffuses the window relative to the linear interpolation of what is known; an anchor name
-            (``linear``, ``bridge``, ``none``: :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
+            ``True`` diffuses the window relative to the linear interpolation of what is known, in units of a
+            random walk's spread there; an anchor name (``bridge``, ``linear``, ``none``:
+            :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per

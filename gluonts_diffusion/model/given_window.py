@@ -14,7 +14,7 @@ from gluonts_diffusion.core.masks import bridge_spread, linear_fill
 IMPUTATION_ANCHORS = ("linear", "bridge", "none")
 
 #: the anchor of ``imputation=True``
-DEFAULT_IMPUTATION_ANCHOR = "linear"
+DEFAULT_IMPUTATION_ANCHOR = "bridge"
 
 
 def check_anchor(anchor: str) -> str:

@@ -29,6 +29,7 @@ from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
 
 from .given_window import (
+    DEFAULT_IMPUTATION_ANCHOR,
     check_anchor,
     from_anchor,
     given_window,
@@ -70,9 +71,11 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         window values, their mask and their linear interpolation from the history's last observed value on
         (:func:`~gluonts_diffusion.core.masks.linear_fill`) are three more future features per channel. Needs a
         time-domain preprocessing, like ``clip_x0``.
-    imputation_anchor: with ``imputation``, what the scaled window is diffused relative to: ``"linear"``
-        (default) its residual from that linear interpolation, so given values are exact zeros and a network that
-        has learned nothing returns the interpolation; ``"none"``: the window itself (gluonts-diffusion 0.3.0).
+    imputation_anchor: with ``imputation``, what the scaled window is diffused relative to: ``"bridge"``
+        (default) its residual from that linear interpolation, in units of a random walk's spread given the nearest
+        known values (:func:`~gluonts_diffusion.core.masks.bridge_spread`), so given values are exact zeros, a
+        network that has learned nothing returns the interpolation, and a missing value between observed neighbours
+        is not lost in the scale of the series; ``"linear"``: the residual alone; ``"none"``: the window itself (0.3.0).
     """
 
     def __init__(
@@ -90,7 +93,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
         imputation: bool = False,
-        imputation_anchor: str = "linear",
+        imputation_anchor: str = DEFAULT_IMPUTATION_ANCHOR,
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
