@@ -19,6 +19,10 @@ Point imputers: linear interpolation, a seasonal fill (the value one season back
 ``CausalMeanValueImputation``. Forecasting: CRPS (``mean_wQuantileLoss``, the package's ``score``) on the test
 split of the same series, gap-free and with 10% random points removed from the history, for the model and
 GluonTS's ``SeasonalNaivePredictor``. Prints a table and writes ``evaluation/results/imputation_<dataset>.md``.
+
+``--anchor`` sets the model's ``imputation`` option (``bridge`` = ``true``, ``linear``, ``none``); ``--select-on
+validation`` first cuts the last ``--length`` steps off every training series, so all of the above happens on
+training data only (no forecasting table): for choosing between options without reading the test split.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import pandas as pd
 from common import QUICKSTART, config_estimator, quiet_trainer, train_timed
 
 import gluonts_diffusion
-from gluonts_diffusion.data.datasets import load_dataset
+from gluonts_diffusion.data.datasets import ForecastData, load_dataset
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.scoring import score
 
@@ -179,7 +183,7 @@ def train_model(data, args, root: str):
         args.config,
         args.dataset_path,
         data,
-        imputation=True,
+        imputation=args.anchor,
         num_batches_per_epoch=args.batches,
         trainer_kwargs=quiet_trainer(args.epochs, root, accelerator="cpu", enable_model_summary=False),
     )
@@ -192,13 +196,19 @@ def held_out_series(data, max_series: int) -> List[dict]:
     return [{**e, "target": np.asarray(e["target"], dtype=np.float32)} for e in data.train[:max_series]]
 
 
+def anchor_argument(text: str):
+    """``--anchor``: true / false, or an anchor name (``DiffusionEstimator``'s ``imputation`` option)."""
+    return {"true": True, "false": False}.get(text.lower(), text) if isinstance(text, str) else text
+
+
 def write_table(name: str, imputed, forecasts, seconds: float, args) -> str:
     methods = ["model", *point_imputers("H")]
     lines = [
         f"# Imputation on {name}\n",
         f"`OMP_NUM_THREADS=1 python evaluation/bench_imputation.py --dataset {name} --max-series {args.max_series} "
         f"--length {args.length} --epochs {args.epochs} --batches {args.batches} --num-samples {args.num_samples} "
-        f"--seed {args.seed}`; training {seconds:.0f} s on one thread of a shared 2-core CPU (busy).\n",
+        f"--seed {args.seed} --anchor {str(args.anchor).lower()} --select-on {args.select_on}`; training "
+        f"{seconds:.0f} s on one thread of a shared 2-core CPU (busy).\n",
         "CRPS / MAE on the removed values (each over the sum of their |values|); lower is better.\n",
         "| gaps | " + " | ".join(methods) + " | model impute s (values) |",
         "|---|" + "---|" * (len(methods) + 1),
@@ -206,6 +216,8 @@ def write_table(name: str, imputed, forecasts, seconds: float, args) -> str:
     for (pattern, fraction), row in imputed.items():
         cells = " | ".join(f"{row[m][0]:.4f} / {row[m][1]:.4f}" for m in methods)
         lines.append(f"| {fraction:.0%} {pattern} | {cells} | {row['seconds'][0]:.0f} ({row['seconds'][1]:.0f}) |")
+    if not forecasts:
+        return "\n".join(lines) + "\n"
     lines += ["", "Forecasting CRPS (mean_wQuantileLoss) on the test split of the same series:", ""]
     lines += ["| model | gap-free | 10% random gaps in the history | ratio |", "|---|---|---|---|"]
     for model, row in forecasts.items():
@@ -225,16 +237,28 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=30, help="batches per epoch")
     parser.add_argument("--num-samples", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--anchor", default=True, type=anchor_argument, help="the imputation option (default: true)")
+    parser.add_argument(
+        "--select-on",
+        choices=["test", "validation"],
+        default="test",
+        help="validation: every training series loses its last --length steps first, so the values removed and "
+        "imputed are training data the model did not see, and the test split is never read (no forecasting table)",
+    )
     parser.add_argument("--output", help="Markdown file (default evaluation/results/imputation_<dataset>.md)")
     args = parser.parse_args(argv)
     path = Path(args.dataset_path) if args.dataset_path else None
-    data = load_dataset(args.dataset, path)
+    data = load_dataset(args.dataset, path, with_test=args.select_on == "test")
+    if args.select_on == "validation":
+        heads = [{**e, "target": np.asarray(e["target"], dtype=np.float32)[: -args.length]} for e in data.train]
+        data = ForecastData(data.name, heads, [], data.freq, data.prediction_length)
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = train_model(data, args, root)
     print(f"trained in {seconds:.0f} s")
     imputed = imputation_scores(predictor, held_out_series(data, args.max_series), data.freq, args)
-    capped = load_dataset(args.dataset, path, max_series=args.max_series)
-    forecasts = forecast_scores(predictor, capped, args)
+    forecasts = {}
+    if args.select_on == "test":
+        forecasts = forecast_scores(predictor, load_dataset(args.dataset, path, max_series=args.max_series), args)
     table = write_table(args.dataset, imputed, forecasts, seconds, args)
     print(table)
     Path(args.output or RESULTS / f"imputation_{args.dataset}.md").write_text(table)
