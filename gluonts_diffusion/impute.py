@@ -24,7 +24,7 @@ callable_as(__name__, "gluonts_diffusion.model.imputation:impute")
 
 
 def quantile_levels(text: str) -> List[float]:
-    """``"0.1,0.5,0.9"`` -> ``[0.1, 0.5, 0.9]``; each level in (0, 1) (argparse type)."""
+    """``"0.1,0.5,0.9"`` (or one level) -> ``[0.1, 0.5, 0.9]``; each level in (0, 1) (argparse type)."""
     try:
         levels = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-samples", type=int, default=100, help="sample paths per series (default 100)")
     parser.add_argument("--seed", type=int, help="seed of the sampling (default: unseeded)")
     parser.add_argument(
-        "--quantiles", type=quantile_levels, default=[0.1, 0.5, 0.9], help="levels written (default 0.1,0.5,0.9)"
+        "--quantiles",
+        type=quantile_levels,
+        nargs="+",
+        default=[[0.1, 0.5, 0.9]],
+        help="levels written, space- (as predict's) or comma-separated (default 0.1 0.5 0.9)",
     )
     return parser
 
@@ -84,6 +88,7 @@ def imputation_to_dict(imputation, quantiles: Sequence[float]) -> Dict[str, Any]
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quantiles = [level for group in args.quantiles for level in group]
     if args.num_samples < 1:
         parser.error(f"--num-samples must be >= 1, got {args.num_samples}")
     from gluonts import json

@@ -11,6 +11,7 @@ import pytest
 from tiny import quiet_trainer, synthetic, tiny_estimator
 
 import gluonts_diffusion
+from gluonts_diffusion.model.export import ExportError, export_model
 from gluonts_diffusion.model.imputation import window_starts
 from gluonts_diffusion.model.predictor import load_predictor
 
@@ -113,13 +114,13 @@ def test_cli_round_trip(predictor, tmp_path, capsys):
     code, stderr = impute_command(
         capsys,
         "--model", tmp_path / "model", "--input", tmp_path / "in.json", "--output", tmp_path / "out.json",
-        "--num-samples", 4, "--seed", 1, "--quantiles", "0.1,0.9",
+        "--num-samples", 4, "--seed", 1, "--quantiles", "0.1,0.5", "0.9",
     )  # fmt: skip
     assert code == 0, stderr
     lines = [json.loads(line) for line in (tmp_path / "out.json").read_text().splitlines()]
     assert [line["item_id"] for line in lines] == ["a", None] and lines[0]["start"] == "2021-01-01"
     assert lines[0]["imputed"] == [1, 4] and lines[1]["imputed"] == []
-    assert sorted(lines[0]["quantiles"]) == ["0.1", "0.9"]
+    assert sorted(lines[0]["quantiles"]) == ["0.1", "0.5", "0.9"]  # space- and comma-separated alike
     observed = [0, 2, 3, 5, 6, 7, 8]
     np.testing.assert_allclose(np.asarray(lines[0]["mean"])[observed], [rows[0]["target"][i] for i in observed])
     assert lines[1]["mean"] == [5.0, 6.0]
@@ -145,3 +146,6 @@ def test_refusals(tmp_path, predictor):
     )
     with pytest.raises(ValueError, match=r"^num_samples must be an integer >= 1, got 0$"):
         gluonts_diffusion.impute(predictor, gappy_series(), num_samples=0)
+    with pytest.raises(ExportError) as err:
+        export_model(predictor, tmp_path / "onnx")
+    assert str(err.value).startswith("export_model: an imputation model interpolates its known values with")

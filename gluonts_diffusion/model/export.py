@@ -145,11 +145,16 @@ def sampling_model(predictor) -> DiffusionModel:
 
 
 def check_exportable(model: DiffusionModel) -> None:
-    """Refuse, with one line naming it, a component that cannot be traced."""
+    """Refuse, with one line naming it, a component (or the imputation option) that cannot be traced."""
     for kind in ("preprocessing", "architecture", "noise", "sde", "objective", "sampler"):
         name = getattr(getattr(model, kind), "registry_name", None)
         if name in UNTRACEABLE:
             raise ExportError(f"export_model: {kind} {name!r} cannot be exported to ONNX: {UNTRACEABLE[name]}")
+    if getattr(model, "imputation", False):
+        raise ExportError(
+            "export_model: an imputation model interpolates its known values with torch.cummax, which has no ONNX "
+            "form; serve it with predictor.serialize"
+        )
 
 
 def graph_inputs(graph: SamplingGraph, batch: int = 2) -> Dict[str, torch.Tensor]:
