@@ -6,7 +6,13 @@ from test_config_validation import with_change
 from test_model_features import ARCHITECTURES, PRED, batch_inputs, make_model, randomize_zero_params
 
 from gluonts_diffusion import DiffusionEstimator
-from gluonts_diffusion.core.masks import bridge_spread, history_keep_mask, linear_fill, window_known_mask
+from gluonts_diffusion.core.masks import (
+    bridge_spread,
+    history_keep_mask,
+    linear_fill,
+    seasonal_fill,
+    window_known_mask,
+)
 from gluonts_diffusion.experiments.config import estimator_kwargs, validate_config
 from gluonts_diffusion.model.module import DiffusionModel
 from gluonts_diffusion.model.specs import component_spec
@@ -70,6 +76,18 @@ def test_linear_fill_known_answer():
     assert filled[1].abs().sum() == 0  # nothing known: 0
 
 
+def test_seasonal_fill_known_answer():
+    """Season 4: a season back, else forward, then two seasons out; the interpolation where no season is known."""
+    values = torch.arange(12.0).view(1, 12, 1)
+    known = torch.ones(1, 12, 1)
+    known[0, [1, 5, 6, 11]] = 0
+    torch.testing.assert_close(seasonal_fill(values, known, 4).squeeze()[[1, 5, 6, 11]], torch.tensor([9.0, 9, 2, 7]))
+    sparse = torch.zeros(1, 12, 1)
+    sparse[0, [0, 3]] = 1
+    expected = torch.tensor([0.0, 1, 2, 3, 0, 3, 3, 3, 0, 3, 3, 3])  # steps 1, 2, 5: linear (3 on after the last)
+    torch.testing.assert_close(seasonal_fill(values, sparse, 4).squeeze(), expected)
+
+
 def test_bridge_spread_known_answer():
     """Known steps 0-1-2 (mean |step| 1), a gap of three before 6, two steps after the last known value: a
     Brownian bridge between known entries (step * sqrt(d1 d2 / (d1 + d2))), a random walk beyond them
@@ -115,6 +133,8 @@ def test_imputation_adds_the_known_values_their_mask_and_their_interpolation_as_
     plain, imputing = make_model(), make_model(imputation=True)
     assert imputing.shapes.future_dim == plain.shapes.future_dim + 3
     assert make_model(target_dim=3, imputation=True).shapes.future_dim == make_model(target_dim=3).shapes.future_dim + 9
+    seasonal = make_model(target_dim=3, imputation=True, imputation_season=2)
+    assert seasonal.shapes.future_dim == make_model(target_dim=3).shapes.future_dim + 12  # + the seasonal fill
 
 
 def test_multivariate_given_entries_come_back():

@@ -114,3 +114,22 @@ def bridge_spread(
     step = torch.where(pairs.sum(1, keepdim=True) > 0, moves / pairs.sum(1, keepdim=True).clamp_min(1), 1.0)
     spread = (step.clamp_min(min_step) * variance.sqrt()).clamp_max(max_spread)
     return torch.where(variance > 0, spread, torch.ones_like(spread))
+
+
+def seasonal_fill(values: torch.Tensor, known: torch.Tensor, season: int) -> torch.Tensor:
+    """Each entry of ``values`` ``(batch, steps, channels)`` as a seasonal fill of the known ones: the known value
+    ``k * season`` steps before it, else after it, for the smallest such ``k >= 1``; known entries keep their
+    value; where no season holds a known value, the linear interpolation (:func:`linear_fill`) -> same shape."""
+    steps = values.shape[1]
+    is_known = known > 0
+    filled, found = torch.where(is_known, values, torch.zeros_like(values)), is_known.clone()
+    for k in range(1, (steps - 1) // season + 1):
+        lag = k * season
+        for source, source_known, target in (
+            (values[:, :-lag], is_known[:, :-lag], slice(lag, None)),  # k seasons before
+            (values[:, lag:], is_known[:, lag:], slice(None, steps - lag)),  # k seasons after
+        ):
+            take = source_known & ~found[:, target]
+            filled[:, target] = torch.where(take, source, filled[:, target])
+            found[:, target] = found[:, target] | take
+    return torch.where(found, filled, linear_fill(values, known))

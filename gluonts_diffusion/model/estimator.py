@@ -15,7 +15,7 @@ from gluonts.dataset.common import Dataset
 from gluonts.dataset.field_names import FieldName
 from gluonts.dataset.loader import as_stacked_batches
 from gluonts.itertools import Cyclic
-from gluonts.time_feature import get_lags_for_frequency, time_features_from_frequency_str
+from gluonts.time_feature import get_lags_for_frequency, get_seasonality, time_features_from_frequency_str
 from gluonts.torch.model.estimator import PyTorchLightningEstimator
 from gluonts.transform import (
     AddAgeFeature,
@@ -256,6 +256,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "clip_x0": self.clip_x0,
             "imputation": self.imputation,
             "imputation_anchor": self.imputation_anchor or DEFAULT_IMPUTATION_ANCHOR,
+            "imputation_season": get_seasonality(self.freq) if self.imputation else None,
         }
 
     @property

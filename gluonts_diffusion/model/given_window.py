@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 
-from gluonts_diffusion.core.masks import bridge_spread, linear_fill
+from gluonts_diffusion.core.masks import bridge_spread, linear_fill, seasonal_fill
 
 #: what an imputation model diffuses the window relative to (``DiffusionModel``'s ``imputation_anchor``)
 IMPUTATION_ANCHORS = ("linear", "bridge", "none")
@@ -60,19 +60,24 @@ def window_features(
     window: Optional[Tuple[torch.Tensor, torch.Tensor]],
     length: int,
     normalize: Callable[[torch.Tensor], torch.Tensor],
+    season: Optional[int] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The imputation features of a window ``(batch, length, 3 C)``: the given values in the scale of the
     history (``normalize``), their mask, and the linear interpolation of the observed context and the given
     values (:func:`~gluonts_diffusion.core.masks.linear_fill`; the last observed value on, in a forecast);
     returns them, that interpolation ``(batch, length, C)`` (the window's anchor) and the spread of a random walk
-    around it (:func:`~gluonts_diffusion.core.masks.bridge_spread`, the ``bridge`` anchor's scale). ``window``
-    ``None``: nothing given (a forecast)."""
+    around it (:func:`~gluonts_diffusion.core.masks.bridge_spread`, the ``bridge`` anchor's scale). With a
+    ``season``, a fourth feature per channel: the seasonal fill of the same values
+    (:func:`~gluonts_diffusion.core.masks.seasonal_fill`). ``window`` ``None``: nothing given (a forecast)."""
     if window is None:
         window = (scaled_context.new_zeros(scaled_context.shape[0], length, scaled_context.shape[2]),) * 2
     values = torch.where(window[1] > 0, normalize(window[0]), 0.0)
     series, known = torch.cat([scaled_context, values], 1), torch.cat([observed_context, window[1]], 1)
     fill = linear_fill(series, known)[:, -length:]
-    return torch.cat([values, window[1], fill], dim=-1), fill, bridge_spread(series, known)[:, -length:]
+    features = [values, window[1], fill]
+    if season:
+        features.append(seasonal_fill(series, known, season)[:, -length:])
+    return torch.cat(features, dim=-1), fill, bridge_spread(series, known)[:, -length:]
 
 
 def to_anchor(x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:

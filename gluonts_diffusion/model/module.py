@@ -76,6 +76,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         known values (:func:`~gluonts_diffusion.core.masks.bridge_spread`), so given values are exact zeros, a
         network that has learned nothing returns the interpolation, and a missing value between observed neighbours
         is not lost in the scale of the series; ``"linear"``: the residual alone; ``"none"``: the window itself (0.3.0).
+    imputation_season: with ``imputation``, the season (in steps) of a fourth window feature per channel, the
+        seasonal fill of the known values (:func:`~gluonts_diffusion.core.masks.seasonal_fill`); ``None``: none.
     """
 
     def __init__(
@@ -94,13 +96,13 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         clip_x0: Optional[float] = None,
         imputation: bool = False,
         imputation_anchor: str = DEFAULT_IMPUTATION_ANCHOR,
+        imputation_season: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
             raise ValueError(f"condition_dropout must be in [0, 1), got {condition_dropout}")
         self.clip_x0 = check_clip_x0(clip_x0)
-        self.prediction_length = prediction_length
-        self.context_length = context_length
+        self.prediction_length, self.context_length = prediction_length, context_length
         self.lags_seq = sorted({int(lag) for lag in (lags_seq or [])})
         if any(lag < 1 for lag in self.lags_seq):
             raise ValueError(f"lags_seq must hold lags >= 1, got {lags_seq}")
@@ -108,14 +110,13 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         self.past_length = context_length + (max(self.lags_seq) if self.lags_seq else 0)
         self.target_dim = target_dim
         self.num_parallel_samples = num_parallel_samples
-        self.condition_dropout = condition_dropout
-        self.guidance_scale = guidance_scale
-
+        self.condition_dropout, self.guidance_scale = condition_dropout, guidance_scale
         self.num_time_features = num_time_features
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
         time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
-        self.imputation, self.imputation_anchor = bool(imputation), check_anchor(imputation_anchor)
+        self.imputation, self.imputation_season = bool(imputation), imputation_season
+        self.imputation_anchor = check_anchor(imputation_anchor)
         for option, needs in (("clip_x0", "bounds the scaled window"), ("imputation", "conditions on window values")):
             if getattr(self, option) not in (None, False) and not time_domain:
                 raise ValueError(
@@ -124,7 +125,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
                 )
         length, channels = pre.diffused_shape(prediction_length, c)
         context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
-        future_dim = c * len(self.future_lags) + num_time_features + (3 * c if self.imputation else 0)
+        window_dim = (4 if imputation_season else 3) * c if self.imputation else 0
+        future_dim = c * len(self.future_lags) + num_time_features + window_dim
         self.shapes = ArchitectureShapes(length, channels, context_length, context_dim, future_dim, prediction_length)
         built = build_components(components, self.shapes, prebuilt={"preprocessing": pre})
         check_compatible(built)
@@ -215,7 +217,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         if self.imputation:
             norm = partial(self.preprocessing.normalize, state=state)
             features, fill, spread = window_features(
-                scaled[:, ctx], observed[:, ctx], window, self.prediction_length, norm
+                scaled[:, ctx], observed[:, ctx], window, self.prediction_length, norm, self.imputation_season
             )
             future = torch.cat([future, features], dim=-1)
             if self.imputation_anchor != "none":
