@@ -276,18 +276,31 @@ def test_the_diffused_window_is_its_residual_from_the_interpolation(monkeypatch)
     torch.testing.assert_close(x0[:, 1:-1:2], expected)
 
 
-def test_the_bridge_anchor_divides_short_gaps_by_their_bridge_spread(monkeypatch):
-    """Every hidden step between two given ones is a gap of one: the same bridge spread (< 1) per series; the
-    step after the last given one is a random walk's first step, twice that variance."""
+def test_the_bridge_anchor_divides_by_the_bridge_spread(monkeypatch):
+    """Window steps 0 and 2 given (PRED = 4): step 1 is a gap of one between them (spread step * sqrt(1/2)), step 3
+    one step after the last given one (step * 1), with ``step`` the mean |move| between known neighbours of the
+    scaled context and the given window values."""
+    model, inputs, known, bridge = _training_window(monkeypatch, "bridge")
     linear = _training_window(monkeypatch, "linear")[3]
-    bridge = _training_window(monkeypatch, "bridge")[3]
+    past = {k: v for k, v in inputs.items() if k != "future_observed_values"}
+    _, _, state, scaled, _ = model.condition(**past, future_known=known)
+    window = (inputs["future_target"] - state["loc"].squeeze(-1)) / state["scale"].squeeze(-1)
+    context = scaled[:, model.context_window].squeeze(-1)
+    moves = torch.cat([context.diff(dim=1), window[:, :1] - context[:, -1:]], 1).abs()  # the known pairs
+    step = moves.mean(1).clamp_min(0.05)
     torch.testing.assert_close(bridge[:, ::2], torch.zeros_like(bridge[:, ::2]))
-    spread = linear[:, 1:-1:2] / bridge[:, 1:-1:2]
-    torch.testing.assert_close(spread, spread[:, :1].expand_as(spread))
-    assert bool(((spread > 0.05 * 0.5**0.5 - 1e-6) & (spread < 1)).all())
-    if PRED % 2 == 0:  # the last step is hidden, one step after the last given one
-        last = linear[:, -1] / bridge[:, -1]
-        torch.testing.assert_close(last, torch.minimum(spread[:, 0] * 2**0.5, torch.ones_like(last)))
+    torch.testing.assert_close(linear[:, 1] / bridge[:, 1], (step * 0.5**0.5).clamp_max(1))
+    torch.testing.assert_close(linear[:, 3] / bridge[:, 3], step.clamp_max(1))
+
+
+def test_the_estimator_sets_the_season_of_the_seasonal_feature():
+    hourly = DiffusionEstimator(freq="H", prediction_length=24, imputation=True)
+    assert hourly.model_kwargs()["imputation_season"] == 24
+    assert DiffusionEstimator(freq="H", prediction_length=24).model_kwargs()["imputation_season"] is None  # off
+    assert DiffusionEstimator(freq="D", prediction_length=7, imputation=True).imputation_season() is None  # 1
+    with pytest.raises(ValueError) as err:
+        make_model(imputation=True, imputation_season=1)
+    assert str(err.value) == "imputation_season must be None or an integer >= 2, got 1"
 
 
 def test_an_unknown_anchor_is_refused():

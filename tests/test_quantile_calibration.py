@@ -131,7 +131,7 @@ def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, monkeyp
     predictor = estimator.train(data, validation)
     assert predictor.calibration["method"] == "quantile"
     if given:
-        assert [len(e["target"]) for e in seen["train"]] == [80, 80] and seen["validation"] is validation
+        assert [len(e["target"]) for e in seen["train"]] == [80, 80] and len(seen["validation"]) == 2
         assert predictor.calibration["windows"] == 2
     else:  # 2 series: 5 windows of 7 steps each held out, the training series end before them
         assert [len(e["target"]) for e in seen["train"]] == [80 - 35] * 2 and len(seen["validation"]) == 10
@@ -142,3 +142,15 @@ def test_an_unknown_estimator_calibration_is_refused():
     with pytest.raises(ValueError) as err:
         DiffusionEstimator(freq="D", prediction_length=4, calibration="isotonic")
     assert str(err.value) == "calibration: unknown method 'isotonic'; known methods: spread, quantile"
+
+
+def test_calibration_without_windows_to_hold_out_is_refused_before_training(tmp_path, monkeypatch):
+    estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="quantile")
+    monkeypatch.setattr(DiffusionEstimator.__mro__[1], "train", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError) as err:
+        estimator.train(synthetic(2, 14))  # 2 * prediction_length: nothing can be held out
+    assert str(err.value) == (
+        "calibration='quantile': no training series is longer than 2 * prediction_length to hold a window out of; "
+        "pass validation_data"
+    )
+    assert DiffusionEstimator(freq="D", prediction_length=4, calibration=False).calibration is None

@@ -97,9 +97,9 @@ def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
 def bridge_spread(
     values: torch.Tensor, known: torch.Tensor, min_step: float = 0.05, max_spread: float = 1.0
 ) -> torch.Tensor:
-    """The standard deviation of a random walk, with the known entries' mean absolute step (at least ``min_step``),
-    at each entry of ``values`` ``(batch, steps, channels)`` given the nearest known entries, at most
-    ``max_spread`` (values are in a series' own scale: its spread is 1): ``step * sqrt(d1 d2 / (d1 + d2))``
+    """The spread of a random walk, in units of the known entries' mean absolute step (at least ``min_step``), at
+    each entry of ``values`` ``(batch, steps, channels)`` given the nearest known entries, at most ``max_spread``
+    (values are in a series' own scale: its spread is 1): ``step * sqrt(d1 d2 / (d1 + d2))``
     between two (a Brownian bridge, d1 and d2 steps away), ``step * sqrt(d)`` beyond the last or before the first
     (an extrapolation: a forecast); 1 at known entries and in a channel with nothing known -> same shape."""
     steps = values.shape[1]

@@ -66,11 +66,14 @@ def rescale(samples: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return (median + c * (samples - median)).astype(samples.dtype)
 
 
-def check_method(method: Optional[str], where: str = "calibration") -> Optional[str]:
-    """``method`` once it is None (no calibration) or one of :data:`METHODS` (else ``ValueError`` naming them)."""
-    if method is not None and method not in METHODS:
+def check_method(method: Union[str, bool, None], where: str = "calibration") -> Optional[str]:
+    """``method`` once it is one of :data:`METHODS`; None for None or False (no calibration); else ``ValueError``
+    naming them."""
+    if method is None or method is False:
+        return None
+    if method not in METHODS:
         raise ValueError(f"{where}: unknown method {method!r}; known methods: {', '.join(METHODS)}")
-    return method
+    return str(method)
 
 
 def calibrate(

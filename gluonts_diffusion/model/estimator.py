@@ -126,8 +126,11 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         imputation: train on CSDI's masks (random points / a block of the window given, history points hidden)
             so the predictor also imputes missing values (:func:`gluonts_diffusion.impute`); off by default.
             ``True`` diffuses the window relative to the linear interpolation of what is known, in units of a
-            random walk's spread there; an anchor name (``bridge``, ``linear``, ``none``:
+            random walk's spread there, with the seasonal fill of what is known as a feature
+            (:meth:`imputation_season`); an anchor name (``bridge``, ``linear``, ``none``:
             :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
+        calibration: ``"quantile"`` or ``"spread"``: :meth:`train` returns the predictor recalibrated on validation
+            windows (:func:`gluonts_diffusion.calibrate`); ``None`` (default): off.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -196,7 +199,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
         imputation: Union[bool, str] = False,
-        calibration: Optional[str] = None,
+        calibration: Union[bool, str, None] = None,
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
         arguments = locals()
@@ -216,18 +219,27 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.compile = check_compile(compile)  # here, not at the first batch
         self.gradient_checkpointing, self.clip_x0 = bool(gradient_checkpointing), check_clip_x0(clip_x0)
 
-    def train(self, training_data: Dataset, validation_data: Optional[Dataset] = None, **kwargs) -> DiffusionPredictor:
+    def train(
+        self, training_data: Dataset, validation_data: Optional[Dataset] = None, *args, **kwargs
+    ) -> DiffusionPredictor:
         """GluonTS's ``train``. With ``calibration``, the predictor returned is recalibrated by a map fitted on
         ``validation_data``'s last windows or, when none is given, on the last windows of the training series
-        (:func:`calibration_windows` of them), which are then held out of training and choose its checkpoint."""
+        (:func:`calibration_windows` of them), which are then held out of training and choose its checkpoint.
+        (``train_model`` and ``train_from`` are GluonTS's own: they do not calibrate.)"""
         if self.calibration is None:
-            return super().train(training_data, validation_data, **kwargs)
-        fit_on: Any = None if validation_data is None else list(validation_data)
-        if fit_on is None:
+            return super().train(training_data, validation_data, *args, **kwargs)
+        if validation_data is None:
             entries = list(training_data)
-            fit_on = validation_split(entries, self.prediction_length, calibration_windows(len(entries)))
+            fit_on: Any = validation_split(entries, self.prediction_length, calibration_windows(len(entries)))
             training_data, validation_data = fit_on.train, fit_on.validation
-        return calibrate(super().train(training_data, validation_data, **kwargs), fit_on, self.calibration)
+        else:
+            fit_on = validation_data = list(validation_data)
+        if not validation_data:
+            raise ValueError(
+                f"calibration={self.calibration!r}: no training series is longer than 2 * prediction_length to hold "
+                "a window out of; pass validation_data"
+            )
+        return calibrate(super().train(training_data, validation_data, *args, **kwargs), fit_on, self.calibration)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
@@ -256,12 +268,18 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "clip_x0": self.clip_x0,
             "imputation": self.imputation,
             "imputation_anchor": self.imputation_anchor or DEFAULT_IMPUTATION_ANCHOR,
-            "imputation_season": get_seasonality(self.freq) if self.imputation else None,
+            "imputation_season": self.imputation_season(),
         }
 
     @property
     def imputation(self) -> bool:
         return self.imputation_anchor is not None
+
+    def imputation_season(self) -> Optional[int]:
+        """The season of an imputation model's seasonal-fill feature: GluonTS's ``get_seasonality(freq)``, or
+        None (no feature) when imputation is off or the season is 1 or longer than the model's whole span."""
+        season = get_seasonality(self.freq)
+        return season if self.imputation and 1 < season < self.context_length + self.prediction_length else None
 
     def create_lightning_module(self) -> DiffusionLightningModule:
         return DiffusionLightningModule(

@@ -24,6 +24,13 @@ def check_anchor(anchor: str) -> str:
     return anchor
 
 
+def check_season(season: Optional[int]) -> Optional[int]:
+    """``imputation_season`` once it is None or an integer >= 2 (else ``ValueError`` naming it)."""
+    if season is not None and (isinstance(season, bool) or not isinstance(season, int) or season < 2):
+        raise ValueError(f"imputation_season must be None or an integer >= 2, got {season!r}")
+    return season
+
+
 def imputation_option(value: Union[bool, str]) -> Optional[str]:
     """The estimator's ``imputation`` option -> the anchor an imputation model diffuses relative to, or None
     (imputation off): ``False``, ``True`` (:data:`DEFAULT_IMPUTATION_ANCHOR`) or one of

@@ -31,6 +31,7 @@ from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
 from .given_window import (
     DEFAULT_IMPUTATION_ANCHOR,
     check_anchor,
+    check_season,
     from_anchor,
     given_window,
     hide_given,
@@ -69,7 +70,8 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         block of the window and give the rest of it to the network, and random history points are hidden, so
         the same model forecasts and imputes (``forward(..., future_target=, future_known=)``). The known
         window values, their mask and their linear interpolation from the history's last observed value on
-        (:func:`~gluonts_diffusion.core.masks.linear_fill`) are three more future features per channel. Needs a
+        (:func:`~gluonts_diffusion.core.masks.linear_fill`) are three more future features per channel (four with
+        ``imputation_season``). Needs a
         time-domain preprocessing, like ``clip_x0``.
     imputation_anchor: with ``imputation``, what the scaled window is diffused relative to: ``"bridge"``
         (default) its residual from that linear interpolation, in units of a random walk's spread given the nearest
@@ -115,7 +117,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
         time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
-        self.imputation, self.imputation_season = bool(imputation), imputation_season
+        self.imputation, self.imputation_season = bool(imputation), check_season(imputation_season)
         self.imputation_anchor = check_anchor(imputation_anchor)
         for option, needs in (("clip_x0", "bounds the scaled window"), ("imputation", "conditions on window values")):
             if getattr(self, option) not in (None, False) and not time_domain:

@@ -49,7 +49,9 @@ def with_sampler(
     hparams["model_kwargs"] = model_kwargs
     new_net = DiffusionLightningModule(**hparams)
     new_net.load_state_dict(net.state_dict())
-    same_law = sampler is None and sampler_kwargs is None and guidance_scale is None and clip_x0 is None
+    same_law = model_kwargs["components"] == components and all(
+        model_kwargs.get(key) == net.hparams["model_kwargs"].get(key) for key in ("guidance_scale", "clip_x0")
+    )
     if same_law:  # only the paths per call changed: the forecasts' law, and the calibration fitted to it, stand
         return DiffusionPredictor.from_predictor(predictor, prediction_net=new_net)
     if getattr(predictor, "calibration", None):
