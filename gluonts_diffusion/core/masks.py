@@ -67,15 +67,16 @@ def history_keep_mask(
     return (_uniform(shape, generator, device) >= rate).float()
 
 
-def nearest_known(known: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """For each entry of ``known`` ``(batch, steps, channels)`` (1/0), the index of the nearest known entry at or
-    before it (-1: none) and at or after it (``steps``: none), each of ``known``'s shape."""
+def nearest_known(known: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each entry of ``known`` ``(batch, steps, channels)`` (1/0): its time index, and the index of the
+    nearest known entry at or before it (-1: none) and at or after it (``steps``: none), each of ``known``'s
+    shape."""
     steps = known.shape[1]
     index = torch.arange(steps, device=known.device).view(1, -1, 1).expand_as(known)
     is_known = known > 0
     before = torch.where(is_known, index, -1).cummax(1).values
     after = torch.where(is_known, index, steps).flip(1).cummin(1).values.flip(1)
-    return before, after
+    return index, before, after
 
 
 def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -83,8 +84,7 @@ def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     entry between two known ones on the line through them, after the last known one that value, before the first
     known one the first; a channel with nothing known is 0. Known entries keep their value."""
     steps = values.shape[1]
-    index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
-    before, after = nearest_known(known)
+    index, before, after = nearest_known(known)
     left = torch.where(before >= 0, before, after).clamp(0, steps - 1)
     right = torch.where(after < steps, after, before).clamp(0, steps - 1)
     v_left, v_right = values.gather(1, left), values.gather(1, right)
@@ -103,8 +103,7 @@ def bridge_spread(
     between two (a Brownian bridge, d1 and d2 steps away), ``step * sqrt(d)`` beyond the last or before the first
     (an extrapolation: a forecast); 1 at known entries and in a channel with nothing known -> same shape."""
     steps = values.shape[1]
-    index = torch.arange(steps, device=values.device).view(1, -1, 1).expand_as(values)
-    before, after = nearest_known(known)
+    index, before, after = nearest_known(known)
     d1 = torch.where(before >= 0, index - before, 0).to(values.dtype)
     d2 = torch.where(after < steps, after - index, 0).to(values.dtype)
     both = (before >= 0) & (after < steps)

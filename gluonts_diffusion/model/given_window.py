@@ -67,15 +67,17 @@ def window_features(
     window: Optional[Tuple[torch.Tensor, torch.Tensor]],
     length: int,
     normalize: Callable[[torch.Tensor], torch.Tensor],
+    anchor: str = "none",
     season: Optional[int] = None,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """The imputation features of a window ``(batch, length, 3 C)``: the given values in the scale of the
     history (``normalize``), their mask, and the linear interpolation of the observed context and the given
-    values (:func:`~gluonts_diffusion.core.masks.linear_fill`; the last observed value on, in a forecast);
-    returns them, that interpolation ``(batch, length, C)`` (the window's anchor) and the spread of a random walk
-    around it (:func:`~gluonts_diffusion.core.masks.bridge_spread`, the ``bridge`` anchor's scale). With a
+    values (:func:`~gluonts_diffusion.core.masks.linear_fill`; the last observed value on, in a forecast); with a
     ``season``, a fourth feature per channel: the seasonal fill of the same values
-    (:func:`~gluonts_diffusion.core.masks.seasonal_fill`). ``window`` ``None``: nothing given (a forecast)."""
+    (:func:`~gluonts_diffusion.core.masks.seasonal_fill`). Also returns what ``anchor`` adds to the scaling state
+    (:func:`to_anchor`): ``linear`` the interpolation as ``"anchor"``, ``bridge`` with a random walk's spread around
+    it (:func:`~gluonts_diffusion.core.masks.bridge_spread`) as ``"spread"``, ``none`` nothing. ``window``
+    ``None``: nothing given (a forecast)."""
     if window is None:
         window = (scaled_context.new_zeros(scaled_context.shape[0], length, scaled_context.shape[2]),) * 2
     values = torch.where(window[1] > 0, normalize(window[0]), 0.0)
@@ -84,7 +86,10 @@ def window_features(
     features = [values, window[1], fill]
     if season:
         features.append(seasonal_fill(series, known, season)[:, -length:])
-    return torch.cat(features, dim=-1), fill, bridge_spread(series, known)[:, -length:]
+    anchored = {} if anchor == "none" else {"anchor": fill}
+    if anchor == "bridge":
+        anchored["spread"] = bridge_spread(series, known)[:, -length:]
+    return torch.cat(features, dim=-1), anchored
 
 
 def to_anchor(x: torch.Tensor, state: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -218,14 +218,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         )
         if self.imputation:
             norm = partial(self.preprocessing.normalize, state=state)
-            features, fill, spread = window_features(
-                scaled[:, ctx], observed[:, ctx], window, self.prediction_length, norm, self.imputation_season
-            )
-            future = torch.cat([future, features], dim=-1)
-            if self.imputation_anchor != "none":
-                state = {**state, "anchor": fill}
-            if self.imputation_anchor == "bridge":
-                state["spread"] = spread
+            options = (self.prediction_length, norm, self.imputation_anchor, self.imputation_season)
+            features, anchored = window_features(scaled[:, ctx], observed[:, ctx], window, *options)
+            future, state = torch.cat([future, features], dim=-1), {**state, **anchored}
         elif future_known is not None and bool(future_known.any()):
             raise ValueError(
                 "this model was not trained to condition on window values (imputation is off); "
