@@ -173,9 +173,14 @@ def forecast_scores(predictor, data, args) -> Dict[str, Dict[str, float]]:
     return out
 
 
+def without_last(entries: List[dict], steps: int) -> List[dict]:
+    """``entries`` as float32 without the last ``steps`` steps of each target."""
+    return [{**e, "target": np.asarray(e["target"], dtype=np.float32)[..., :-steps]} for e in entries]
+
+
 def train_model(data, args, root: str):
     """The imputation model trained on every training series but its last ``args.length`` steps; seconds."""
-    head = [{**e, "target": np.asarray(e["target"], dtype=np.float32)[: -args.length]} for e in data.train]
+    head = without_last(data.train, args.length)
     split = validation_split(
         [e for e in head if e["target"].shape[-1] > data.prediction_length], data.prediction_length
     )
@@ -250,8 +255,7 @@ def main(argv=None):
     path = Path(args.dataset_path) if args.dataset_path else None
     data = load_dataset(args.dataset, path, with_test=args.select_on == "test")
     if args.select_on == "validation":
-        heads = [{**e, "target": np.asarray(e["target"], dtype=np.float32)[: -args.length]} for e in data.train]
-        data = ForecastData(data.name, heads, [], data.freq, data.prediction_length)
+        data = ForecastData(data.name, without_last(data.train, args.length), [], data.freq, data.prediction_length)
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = train_model(data, args, root)
     print(f"trained in {seconds:.0f} s")
