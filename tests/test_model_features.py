@@ -218,6 +218,25 @@ def test_losses_of_the_models_own_denoiser_is_its_loss():
     torch.testing.assert_close(losses, torch.stack([expected, expected]), rtol=0, atol=0)
 
 
+def test_validation_loss_scores_every_epoch_on_the_same_draws(monkeypatch):
+    """The monitored val_loss (checkpoint choice, LR schedule) moves only when the weights do: a validation batch's
+    diffusion times and noise are seeded by its index, and the training RNG stream is left as it was."""
+    spec = component_spec({"architecture": "transformer"}, {"architecture": TINY["transformer"]})
+    model_kwargs = dict(
+        prediction_length=PRED, context_length=CTX, components=spec, lags_seq=[1, 2], num_time_features=1
+    )
+    module = DiffusionLightningModule(model_kwargs).eval()
+    monkeypatch.setattr(module, "log", lambda *args, **kwargs: None)
+    batch = batch_inputs(module.model, batch=4)
+    state = torch.get_rng_state()
+    first, again, other = (module.validation_step(batch, i) for i in (0, 0, 1))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert float(first) == float(again) and float(first) != float(other)
+    with torch.no_grad():
+        randomize_zero_params(module.model)
+    assert float(module.validation_step(batch, 0)) != float(first)
+
+
 @pytest.mark.parametrize("validation", [True, False])
 def test_estimator_sets_ensemble_weights_in_model_and_ema(tmp_path, monkeypatch, validation):
     calls = []

@@ -11,6 +11,11 @@ from torch.optim.swa_utils import AveragedModel
 
 from .module import DiffusionModel
 
+#: validation batch ``i`` draws its diffusion times and noise from a generator seeded ``VALIDATION_SEED + i``: every
+#: epoch scores the same draws, so the monitored ``val_loss`` (checkpoint choice, learning-rate schedule) compares
+#: epochs by their weights alone, not by which noise levels a batch happened to draw
+VALIDATION_SEED = 7919
+
 
 def ema_with_warmup(decay: float):
     """EMA update ``avg <- d avg + (1 - d) param`` with ``d = min(decay, (1 + n) / (10 + n))`` after n updates.
@@ -77,8 +82,9 @@ class DiffusionLightningModule(pl.LightningModule):
     def configure_callbacks(self) -> List[pl.Callback]:
         return self.model.architecture.training_callbacks()
 
-    def _loss(self, model: DiffusionModel, batch) -> torch.Tensor:
-        return model.loss(**{name: batch[name] for name in model.describe_inputs(stage="training")}).mean()
+    def _loss(self, model: DiffusionModel, batch, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        inputs = {name: batch[name] for name in model.describe_inputs(stage="training")}
+        return model.loss(**inputs, generator=generator).mean()
 
     def _has_validation(self) -> bool:
         """Whether the running fit validates (known before the first validation epoch)."""
@@ -101,7 +107,8 @@ class DiffusionLightningModule(pl.LightningModule):
             self.ema.update_parameters(self.model)
 
     def validation_step(self, batch, batch_idx: int):
-        loss = self._loss(self.sampling_model, batch)
+        generator = torch.Generator(device=batch["past_target"].device).manual_seed(VALIDATION_SEED + batch_idx)
+        loss = self._loss(self.sampling_model, batch, generator)
         self.log(
             "val_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=batch["past_target"].shape[0]
         )
