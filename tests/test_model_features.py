@@ -91,6 +91,7 @@ def tiny_estimator(tmp_path, architecture="transformer", **kwargs):
         batch_size=8,
         num_batches_per_epoch=2,
         trainer_kwargs=quiet_trainer(tmp_path),
+        calibration=None,
     )
     defaults.update(kwargs)
     return DiffusionEstimator(**defaults)

@@ -133,6 +133,8 @@ def test_saved_calibration_gives_identical_forecasts_and_export_refuses(tmp_path
     with pytest.raises(ExportError) as err:
         export_model(loaded, tmp_path / "onnx")
     assert str(err.value).startswith("export_model: the predictor is calibrated (predictor.calibration)")
+    assert "DiffusionPredictor.from_predictor(predictor, output_transform=None)" in str(err.value)
+    assert DiffusionPredictor.from_predictor(loaded, output_transform=None).calibration is None  # what it says
 
 
 def factors_of(dataset_path, out):

@@ -13,8 +13,7 @@ from tiny import quiet_trainer, synthetic, tiny_config, tiny_estimator
 from gluonts_diffusion import DiffusionEstimator, calibrate
 from gluonts_diffusion.data.validation import validation_split
 from gluonts_diffusion.experiments.config import calibration_method, validate_config
-from gluonts_diffusion.model.calibration import coverage, forecast_windows
-from gluonts_diffusion.model.estimator import calibration_windows
+from gluonts_diffusion.model.calibration import AUTO_MIN_WINDOWS, calibration_windows, coverage, forecast_windows
 from gluonts_diffusion.model.predictor import DiffusionPredictor
 from gluonts_diffusion.model.quantile_calibration import probit_scores, quantile_at
 
@@ -141,7 +140,8 @@ def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, monkeyp
 def test_an_unknown_estimator_calibration_is_refused():
     with pytest.raises(ValueError) as err:
         DiffusionEstimator(freq="D", prediction_length=4, calibration="isotonic")
-    assert str(err.value) == "calibration: unknown method 'isotonic'; known methods: spread, quantile"
+    assert str(err.value) == "calibration: unknown method 'isotonic'; known methods: auto, spread, quantile"
+    assert DiffusionEstimator(freq="D", prediction_length=4).calibration == "auto"  # the default
 
 
 def test_calibration_without_windows_to_hold_out_is_refused_before_training(tmp_path, monkeypatch):
@@ -150,7 +150,39 @@ def test_calibration_without_windows_to_hold_out_is_refused_before_training(tmp_
     with pytest.raises(ValueError) as err:
         estimator.train(synthetic(2, 14))  # 2 * prediction_length: nothing can be held out
     assert str(err.value) == (
-        "calibration='quantile': no training series is longer than 2 * prediction_length to hold a window out of; "
-        "pass validation_data"
+        "calibration='quantile': no training series is longer than 2 * prediction_length (14) to hold a window out "
+        "of; pass validation_data"
     )
     assert DiffusionEstimator(freq="D", prediction_length=4, calibration=False).calibration is None
+
+
+@pytest.mark.parametrize("num_series", [AUTO_MIN_WINDOWS, AUTO_MIN_WINDOWS - 1])
+def test_auto_calibration_fits_the_quantile_map_on_enough_held_out_windows_only(
+    tmp_path, monkeypatch, caplog, num_series
+):
+    """The default ``calibration="auto"`` holds out one window of each series and fits the quantile map when there
+    are AUTO_MIN_WINDOWS (52) of them; with fewer it trains on the whole series, uncalibrated, and warns."""
+    seen = {}
+    real_train = DiffusionEstimator.__mro__[1].train
+
+    def spy(self, training_data, validation_data=None, **kwargs):
+        seen["train"], seen["validation"] = list(training_data), validation_data
+        return real_train(self, training_data, validation_data, **kwargs)
+
+    monkeypatch.setattr(DiffusionEstimator.__mro__[1], "train", spy)
+    estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="auto")
+    predictor = estimator.train(synthetic(num_series, 40))
+    if num_series == AUTO_MIN_WINDOWS:
+        assert predictor.calibration["method"] == "quantile" and predictor.calibration["windows"] == num_series
+        assert {len(e["target"]) for e in seen["train"]} == {33} and len(seen["validation"]) == num_series
+    else:
+        assert predictor.calibration is None and seen["validation"] is None
+        assert {len(e["target"]) for e in seen["train"]} == {40}
+        assert "calibration='auto': 51 series can spare a window of 7 steps, fewer than the 52" in caplog.text
+
+
+def test_auto_calibration_needs_no_window_to_train(tmp_path):
+    predictor = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="auto").train(
+        synthetic(2, 14)
+    )
+    assert predictor.calibration is None

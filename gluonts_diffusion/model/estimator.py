@@ -35,9 +35,8 @@ from gluonts.transform import (
 
 from gluonts_diffusion.core.component import check_int
 from gluonts_diffusion.data.checks import CheckEntries, DataError
-from gluonts_diffusion.data.validation import validation_split
 
-from .calibration import calibrate, check_method
+from .calibration import calibrate, calibration_plan, check_calibration
 from .config import estimator_arguments, validate_model_config
 from .given_window import DEFAULT_IMPUTATION_ANCHOR, imputation_option
 from .lightning_module import DiffusionLightningModule
@@ -88,19 +87,6 @@ def check_arguments(arguments: Dict[str, Any]) -> None:
             check_int(name, arguments[name], 1)
 
 
-#: the least number of windows (over all series) a calibration held out of the training data is fitted on
-MIN_CALIBRATION_WINDOWS = 16
-
-#: the most windows of each series held out for it
-MAX_CALIBRATION_WINDOWS_PER_SERIES = 5
-
-
-def calibration_windows(num_series: int) -> int:
-    """Windows of each training series held out to fit ``calibration`` when no validation data is given: enough
-    for :data:`MIN_CALIBRATION_WINDOWS` in all, at most :data:`MAX_CALIBRATION_WINDOWS_PER_SERIES`."""
-    return min(MAX_CALIBRATION_WINDOWS_PER_SERIES, max(1, -(-MIN_CALIBRATION_WINDOWS // max(num_series, 1))))
-
-
 def default_lags(freq: str, context_length: int) -> List[int]:
     """GluonTS's lags for ``freq`` that reach at most ``2 * context_length`` steps back."""
     return [lag for lag in get_lags_for_frequency(freq) if lag <= 2 * context_length]
@@ -130,7 +116,8 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             (:meth:`imputation_season`); an anchor name (``bridge``, ``linear``, ``none``:
             :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
         calibration: ``"quantile"`` or ``"spread"``: :meth:`train` returns the predictor recalibrated on validation
-            windows (:func:`gluonts_diffusion.calibrate`); ``None`` (default): off.
+            windows (:func:`gluonts_diffusion.calibrate`); ``"auto"`` (default): ``"quantile"`` when the training
+            series can spare the windows, else none (with a warning); ``None`` / ``False``: off.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -199,13 +186,14 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
         imputation: Union[bool, str] = False,
-        calibration: Union[bool, str, None] = None,
+        calibration: Union[bool, str, None] = "auto",
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
         arguments = locals()
         check_arguments(arguments)
         self.freq, self.prediction_length, self.target_dim = freq, int(prediction_length), int(target_dim)
-        self.context_length, self.calibration = int(context_length or 4 * prediction_length), check_method(calibration)
+        self.context_length = int(context_length or 4 * prediction_length)
+        self.calibration = check_calibration(calibration)
         self.components = component_choices(**{k: (arguments[k], arguments[f"{k}_kwargs"]) for k in DEFAULT_COMPONENTS})
         self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
         self.time_features = time_features_from_frequency_str(freq)
@@ -224,22 +212,14 @@ class DiffusionEstimator(PyTorchLightningEstimator):
     ) -> DiffusionPredictor:
         """GluonTS's ``train``. With ``calibration``, the predictor returned is recalibrated by a map fitted on
         ``validation_data``'s last windows or, when none is given, on the last windows of the training series
-        (:func:`calibration_windows` of them), which are then held out of training and choose its checkpoint.
+        (:func:`~gluonts_diffusion.model.calibration.calibration_windows` of them), which are then held out of
+        training and choose its checkpoint.
         (``train_model`` and ``train_from`` are GluonTS's own: they do not calibrate.)"""
-        if self.calibration is None:
+        plan = calibration_plan(self.calibration, training_data, validation_data, self.prediction_length)
+        if plan is None:
             return super().train(training_data, validation_data, *args, **kwargs)
-        if validation_data is None:
-            entries = list(training_data)
-            fit_on: Any = validation_split(entries, self.prediction_length, calibration_windows(len(entries)))
-            training_data, validation_data = fit_on.train, fit_on.validation
-        else:
-            fit_on = validation_data = list(validation_data)
-        if not validation_data:
-            raise ValueError(
-                f"calibration={self.calibration!r}: no training series is longer than 2 * prediction_length to hold "
-                "a window out of; pass validation_data"
-            )
-        return calibrate(super().train(training_data, validation_data, *args, **kwargs), fit_on, self.calibration)
+        training_data, held_out, method = plan
+        return calibrate(super().train(training_data, held_out, *args, **kwargs), held_out, method)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":

@@ -265,7 +265,8 @@ def export_model(predictor, path: Union[str, Path], freq: Optional[str] = None) 
     if getattr(predictor, "calibration", None):
         raise ExportError(
             "export_model: the predictor is calibrated (predictor.calibration) and the ONNX model cannot carry it; "
-            "export the uncalibrated predictor, or serve the calibrated one with predictor.serialize"
+            "export DiffusionPredictor.from_predictor(predictor, output_transform=None) (uncalibrated), or serve the "
+            "calibrated one with predictor.serialize"
         )
     model = sampling_model(predictor)
     check_exportable(model)
