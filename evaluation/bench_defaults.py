@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from common import quiet_trainer, train_timed
+from lightning.pytorch import seed_everything
 
 from gluonts_diffusion import DiffusionEstimator
 from gluonts_diffusion.data.datasets import ForecastData, load_dataset
@@ -92,7 +92,7 @@ def run_dataset(name: str, args) -> Dict[str, Any]:
     if args.num_batches_per_epoch is not None:
         options["num_batches_per_epoch"] = args.num_batches_per_epoch
     options.update(args.set)
-    torch.manual_seed(args.seed)
+    seed_everything(args.seed, verbose=False)  # torch, numpy (GluonTS's instance samplers) and random
     with tempfile.TemporaryDirectory() as root:
         estimator = DiffusionEstimator(
             freq=data.freq,

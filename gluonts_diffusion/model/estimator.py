@@ -116,8 +116,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             (:meth:`imputation_season`); an anchor name (``bridge``, ``linear``, ``none``:
             :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
         calibration: ``"quantile"`` or ``"spread"``: :meth:`train` returns the predictor recalibrated on validation
-            windows (:func:`gluonts_diffusion.calibrate`); ``"auto"`` (default): ``"quantile"`` when the training
-            series can spare the windows, else none (with a warning); ``None`` / ``False``: off.
+            windows (:func:`gluonts_diffusion.calibrate`); ``"auto"`` (default): ``"quantile"``, fitted on one
+            held-out window of each training series, when at least 52 series can spare one (else none, with a
+            warning; :func:`~gluonts_diffusion.model.calibration.calibration_plan`); ``None`` / ``False``: off.
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -211,10 +212,10 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self, training_data: Dataset, validation_data: Optional[Dataset] = None, *args, **kwargs
     ) -> DiffusionPredictor:
         """GluonTS's ``train``. With ``calibration``, the predictor returned is recalibrated by a map fitted on
-        ``validation_data``'s last windows or, when none is given, on the last windows of the training series
-        (:func:`~gluonts_diffusion.model.calibration.calibration_windows` of them), which are then held out of
-        training and choose its checkpoint.
-        (``train_model`` and ``train_from`` are GluonTS's own: they do not calibrate.)"""
+        ``validation_data``'s last windows or, when none is given, on the last windows of the training series,
+        which are then held out of training and choose its checkpoint (``calibration_plan`` in
+        :mod:`~gluonts_diffusion.model.calibration`). ``train_model`` and ``train_from`` are GluonTS's own: they
+        do not calibrate."""
         plan = calibration_plan(self.calibration, training_data, validation_data, self.prediction_length)
         if plan is None:
             return super().train(training_data, validation_data, *args, **kwargs)
