@@ -112,10 +112,9 @@ def test_calibration_windows_per_series():
     assert [calibration_windows(n) for n in (1, 3, 4, 16, 414)] == [5, 5, 4, 1, 1]
 
 
-@pytest.mark.parametrize("given", [False, True])
-def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, monkeypatch, given):
-    """``DiffusionEstimator(calibration=...)``: without validation data the last windows of each training
-    series are held out of training (they choose the checkpoint) and fit the map; given validation data fits it."""
+@pytest.fixture
+def seen(monkeypatch):
+    """What GluonTS's ``train`` (under ``DiffusionEstimator.train``) was given: ``train`` and ``validation``."""
     seen = {}
     real_train = DiffusionEstimator.__mro__[1].train
 
@@ -124,6 +123,13 @@ def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, monkeyp
         return real_train(self, training_data, validation_data, **kwargs)
 
     monkeypatch.setattr(DiffusionEstimator.__mro__[1], "train", spy)
+    return seen
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_the_estimator_calibrates_on_held_out_or_given_windows(tmp_path, seen, given):
+    """``DiffusionEstimator(calibration=...)``: without validation data the last windows of each training
+    series are held out of training (they choose the checkpoint) and fit the map; given validation data fits it."""
     data = synthetic(2, 80)
     estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="quantile")
     validation = synthetic(2, 80, seed=1) if given else None
@@ -157,19 +163,9 @@ def test_calibration_without_windows_to_hold_out_is_refused_before_training(tmp_
 
 
 @pytest.mark.parametrize("num_series", [AUTO_MIN_WINDOWS, AUTO_MIN_WINDOWS - 1])
-def test_auto_calibration_fits_the_quantile_map_on_enough_held_out_windows_only(
-    tmp_path, monkeypatch, caplog, num_series
-):
+def test_auto_calibration_fits_the_quantile_map_on_enough_held_out_windows_only(tmp_path, seen, caplog, num_series):
     """The default ``calibration="auto"`` holds out one window of each series and fits the quantile map when there
     are AUTO_MIN_WINDOWS (52) of them; with fewer it trains on the whole series, uncalibrated, and warns."""
-    seen = {}
-    real_train = DiffusionEstimator.__mro__[1].train
-
-    def spy(self, training_data, validation_data=None, **kwargs):
-        seen["train"], seen["validation"] = list(training_data), validation_data
-        return real_train(self, training_data, validation_data, **kwargs)
-
-    monkeypatch.setattr(DiffusionEstimator.__mro__[1], "train", spy)
     estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="auto")
     predictor = estimator.train(synthetic(num_series, 40))
     if num_series == AUTO_MIN_WINDOWS:
