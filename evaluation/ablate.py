@@ -32,7 +32,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data = load_dataset(args.dataset, resolve_data_path(args.dataset_path))
-    overrides = json.loads(args.estimator_kwargs)
+    overrides = {"calibration": None, **json.loads(args.estimator_kwargs)}  # one component at a time: no map
     torch.manual_seed(0)
     estimator = DiffusionEstimator(
         freq=data.freq,

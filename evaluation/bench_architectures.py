@@ -80,6 +80,7 @@ def _run_one(args, data, architecture, preprocessing, multivariate, work_dir):
         sampler_kwargs={"num_steps": args.sampler_steps},
         target_dim=data.target_dim,
         num_parallel_samples=args.num_samples,
+        calibration=None,  # the architectures' own forecasts
         **{name: getattr(args, name) for name in BUDGET_FLAGS},
         trainer_kwargs=quiet_trainer(
             args.epochs,

@@ -54,6 +54,7 @@ def main(argv=None):
         freq=data.freq,
         prediction_length=data.prediction_length,
         trainer_kwargs=trainer,
+        calibration=None,  # the graph carries the network's forecasts, not a map
         **sizes,
     )
     predictor, train_seconds = train_timed(estimator, data.train)

@@ -38,6 +38,7 @@ def prepare(dataset_path: Path, output: Path, epochs: int) -> int:
         sampler_kwargs={"num_steps": 20},
         trainer_kwargs=quiet_trainer(epochs, str(output), enable_model_summary=False),
         num_batches_per_epoch=20,
+        calibration=None,  # prediction speed of the network alone
     )
     estimator.train(dataset.train).serialize(output / "model")
     rows = [

@@ -47,6 +47,7 @@ def train(args, data):
         prediction_length=data.prediction_length,
         num_batches_per_epoch=args.num_batches_per_epoch,
         predict_batch_size=414,
+        calibration=None,  # every sampler of the same network, without a map fitted to one of them
         trainer_kwargs=quiet_trainer(args.epochs, "/tmp/bench_samplers", accelerator=args.accelerator),
     )
     return train_timed(estimator, data.train)

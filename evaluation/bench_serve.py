@@ -74,6 +74,7 @@ def measure(data, root: Path, requests: int, workers: int) -> list:
         freq=data.freq,
         prediction_length=data.prediction_length,
         trainer_kwargs=quiet_trainer(1, str(root)),
+        calibration=None,  # serving speed of the network alone
         **QUICKSTART,
     )
     (root / "model").mkdir()

@@ -43,8 +43,10 @@ def train_timed(estimator, train, **train_kwargs: Any) -> Tuple[Any, float]:
 
 def config_estimator(config, dataset_path, data, architecture: Optional[str] = None, **overrides: Any):
     """The ``DiffusionEstimator`` of ``config`` for ``data``'s frequency and horizon; ``architecture``, when it
-    is not the config's own, replaces it with its default parameters; ``overrides`` as ``from_config``."""
+    is not the config's own, replaces it with its default parameters; ``overrides`` as ``from_config``. Not
+    recalibrated unless ``overrides`` say so: the benchmarks measure the network's own forecasts."""
     sizes = dict(dataset_path=dataset_path, freq=data.freq, prediction_length=data.prediction_length)
+    overrides.setdefault("calibration", None)
     estimator = DiffusionEstimator.from_config(config, **sizes, **overrides)
     if architecture is None or architecture == estimator.components["architecture"]["name"]:
         return estimator

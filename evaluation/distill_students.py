@@ -48,8 +48,11 @@ def main(argv=None):
     else:
         torch.manual_seed(int(config["experiment"].get("seed", 0)))
         epochs = int(config["training"]["max_epochs"])
-        estimator = DiffusionEstimator.from_config(
-            config, args.dataset_path, trainer_kwargs=quiet_trainer(epochs, root, enable_model_summary=False)
+        estimator = DiffusionEstimator.from_config(  # uncalibrated, as its students (with_sampler drops a map)
+            config,
+            args.dataset_path,
+            trainer_kwargs=quiet_trainer(epochs, root, enable_model_summary=False),
+            calibration=None,
         )
         teacher = estimator.train(split.train, validation_data=split.validation)
         teacher.serialize(args.output / "teacher")

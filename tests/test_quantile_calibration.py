@@ -3,6 +3,8 @@ answers on toy forecasters whose spread or shape is off (Gaussian paths too narr
 Gaussian truths): fitted on one set of validation windows, the coverage of fresh windows is nominal; a calibrated
 forecaster is left nearly as it was; every path keeps its rank; a mismatched horizon is refused."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -162,23 +164,26 @@ def test_calibration_without_windows_to_hold_out_is_refused_before_training(tmp_
     assert DiffusionEstimator(freq="D", prediction_length=4, calibration=False).calibration is None
 
 
+@pytest.mark.parametrize("given", [False, True])
 @pytest.mark.parametrize("num_series", [AUTO_MIN_WINDOWS, AUTO_MIN_WINDOWS - 1])
-def test_auto_calibration_fits_the_quantile_map_on_enough_held_out_windows_only(tmp_path, seen, caplog, num_series):
-    """The default ``calibration="auto"`` holds out one window of each series and fits the quantile map when there
-    are AUTO_MIN_WINDOWS (52) of them; with fewer it trains on the whole series, uncalibrated, and warns."""
+def test_auto_calibration_fits_the_quantile_map_on_windows_of_enough_series_only(
+    tmp_path, seen, caplog, num_series, given
+):
+    """The default ``calibration="auto"`` holds out one window of each series (or takes the validation data given)
+    and fits the quantile map when they come from AUTO_MIN_WINDOWS (52) series; with fewer it trains on what it was
+    given, uncalibrated, and logs why."""
+    caplog.set_level(logging.INFO, logger="gluonts_diffusion.model.calibration")
+    data = synthetic(num_series, 40)
+    if not given:  # one pass: without validation data the estimator reads the training data once, into a list
+        data = (entry for entry in data)
+    validation = synthetic(num_series, 47, seed=1) if given else None
     estimator = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="auto")
-    predictor = estimator.train(synthetic(num_series, 40))
+    predictor = estimator.train(data, validation)
+    lengths = {len(e["target"]) for e in seen["train"]}
     if num_series == AUTO_MIN_WINDOWS:
         assert predictor.calibration["method"] == "quantile" and predictor.calibration["windows"] == num_series
-        assert {len(e["target"]) for e in seen["train"]} == {33} and len(seen["validation"]) == num_series
+        assert lengths == {40 if given else 33} and len(seen["validation"]) == num_series
     else:
-        assert predictor.calibration is None and seen["validation"] is None
-        assert {len(e["target"]) for e in seen["train"]} == {40}
-        assert "calibration='auto': 51 series can spare a window of 7 steps, fewer than the 52" in caplog.text
-
-
-def test_auto_calibration_needs_no_window_to_train(tmp_path):
-    predictor = tiny_estimator(quiet_trainer(tmp_path), freq="D", prediction_length=7, calibration="auto").train(
-        synthetic(2, 14)
-    )
-    assert predictor.calibration is None
+        assert predictor.calibration is None and lengths == {40} and len(seen["train"]) == num_series
+        assert (seen["validation"] is None) is not given
+        assert "calibration='auto': windows of 51 series to fit a map on, fewer than 52" in caplog.text

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 METHODS: Tuple[str, ...] = ("spread", "quantile")
 #: the estimator's default ``calibration``: :data:`AUTO_METHOD`, fitted on one held-out window of each training
-#: series, when at least :data:`AUTO_MIN_WINDOWS` series can spare one; else none
+#: series (or on the validation data given), when the windows come from at least :data:`AUTO_MIN_WINDOWS` series
 AUTO = "auto"
 #: the method ``"auto"`` fits, chosen on validation windows (``evaluation/results/defaults_validation_calibration.md``)
 AUTO_METHOD = "quantile"
@@ -112,39 +112,40 @@ def calibration_windows(num_series: int) -> int:
 
 def calibration_plan(
     calibration: Optional[str], training_data: Any, validation_data: Any, prediction_length: int
-) -> Optional[Tuple[Any, List[Dict[str, Any]], str]]:
-    """``(data to train on, windows that choose the checkpoint and fit the map, method)`` for an estimator's
-    ``calibration`` (:func:`check_calibration`): the windows are ``validation_data`` or, when it is None, the last
+) -> Tuple[Any, Any, Optional[str]]:
+    """``(data to train on, validation data, method to fit on it or None)`` for an estimator's ``calibration``
+    (:func:`check_calibration`). The windows are ``validation_data`` or, when it is None, the last
     :func:`calibration_windows` windows of the training series (one each for ``"auto"``), held out of training.
-    None when there is nothing to fit: calibration off, or ``"auto"`` with fewer than :data:`AUTO_MIN_WINDOWS`
-    windows (a warning says so); an explicit method with no window at all raises ``ValueError``."""
+    ``"auto"`` fits :data:`AUTO_METHOD` when the windows come from at least :data:`AUTO_MIN_WINDOWS` series, else
+    nothing (the data come back whole, read once); an explicit method with no window at all raises ``ValueError``."""
     if calibration is None:
-        return None
+        return training_data, validation_data, None
     if validation_data is None:
         entries = list(training_data)
         windows = 1 if calibration == AUTO else calibration_windows(len(entries))
         split = validation_split(entries, prediction_length, windows)
-        training_data, held_out = split.train, split.validation
+        plan, whole, series = (split.train, split.validation), (entries, None), split.held_out
     else:
         held_out = list(validation_data)
+        plan = whole = (training_data, held_out)
+        series = len({entry.get("item_id", index) for index, entry in enumerate(held_out)})
     if calibration != AUTO:
-        if not held_out:
+        if not plan[1]:
             raise ValueError(
                 f"calibration={calibration!r}: no training series is longer than 2 * prediction_length "
                 f"({2 * prediction_length}) to hold a window out of; pass validation_data"
             )
-        return training_data, held_out, calibration
-    if len(held_out) >= AUTO_MIN_WINDOWS:
-        return training_data, held_out, AUTO_METHOD
-    logger.warning(
-        "calibration='auto': %d series can spare a window of %d steps, fewer than the %d a map is fitted on; the "
-        "predictor is not recalibrated (calibration=%r fits one anyway)",
-        len(held_out),
-        prediction_length,
+        return (*plan, calibration)
+    if series >= AUTO_MIN_WINDOWS:
+        return (*plan, AUTO_METHOD)
+    logger.info(
+        "calibration='auto': windows of %d series to fit a map on, fewer than %d: the predictor is not recalibrated "
+        "(calibration=%r fits one anyway)",
+        series,
         AUTO_MIN_WINDOWS,
         AUTO_METHOD,
     )
-    return None
+    return (*whole, None)
 
 
 def calibrate(

@@ -59,7 +59,8 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "precision": "Lightning precision (e.g. bf16-mixed)",
         "validation": "hold out the last prediction window (true) or N windows of each training series: they "
         "choose the checkpoint, LR schedule and ensemble weights, and give the val_ metrics",
-        "calibration": "post-hoc calibration fitted on the validation windows after training (spread or quantile; default off)",
+        "calibration": "post-hoc calibration fitted on the validation windows after training (spread or quantile; "
+        "default off, also for DiffusionEstimator.from_config)",
         "trainer_kwargs": "any other lightning.pytorch.Trainer argument",
     },
     "model": {
@@ -353,6 +354,7 @@ def estimator_kwargs(
     kwargs.update(
         {key: cast(training[key]) for key, cast in TRAINING_ARGUMENTS.items() if training.get(key) is not None}
     )
+    kwargs["calibration"] = training.get("calibration") or None  # a config says what it fits (run: after training)
     if "ema_decay" in training:
         kwargs["ema_decay"] = None if training["ema_decay"] is None else float(training["ema_decay"])
     kwargs.update({key: value for key, value in (config.get("model") or {}).items() if value is not None})

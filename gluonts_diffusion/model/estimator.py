@@ -117,8 +117,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
         calibration: ``"quantile"`` or ``"spread"``: :meth:`train` returns the predictor recalibrated on validation
             windows (:func:`gluonts_diffusion.calibrate`); ``"auto"`` (default): ``"quantile"``, fitted on one
-            held-out window of each training series, when at least 52 series can spare one (else none, with a
-            warning; :func:`~gluonts_diffusion.model.calibration.calibration_plan`); ``None`` / ``False``: off.
+            held-out window of each training series (or on ``validation_data``) when the windows come from at
+            least 52 series, else none (:func:`~gluonts_diffusion.model.calibration.calibration_plan`); ``None`` /
+            ``False``: off. :meth:`from_config` takes it from ``training.calibration`` (unset: off).
         lr, weight_decay, ema_decay, patience: optimisation (AdamW; EMA of the weights used to sample).
         batch_size, num_batches_per_epoch: training batches; ``predict_batch_size`` series per
             prediction batch (default: ``batch_size`` on a GPU, else as many as make 400 sample paths per
@@ -216,11 +217,11 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         which are then held out of training and choose its checkpoint (``calibration_plan`` in
         :mod:`~gluonts_diffusion.model.calibration`). ``train_model`` and ``train_from`` are GluonTS's own: they
         do not calibrate."""
-        plan = calibration_plan(self.calibration, training_data, validation_data, self.prediction_length)
-        if plan is None:
-            return super().train(training_data, validation_data, *args, **kwargs)
-        training_data, held_out, method = plan
-        return calibrate(super().train(training_data, held_out, *args, **kwargs), held_out, method)
+        training_data, validation_data, method = calibration_plan(
+            self.calibration, training_data, validation_data, self.prediction_length
+        )
+        predictor = super().train(training_data, validation_data, *args, **kwargs)
+        return predictor if method is None else calibrate(predictor, validation_data, method)
 
     @classmethod
     def from_config(cls, source, dataset_path=None, **overrides) -> "DiffusionEstimator":
