@@ -120,6 +120,7 @@ def test_run_trains_without_the_windows_and_lightning_monitors_val_loss(data_dir
     assert saved["splits"]["checkpoint"] == "validation windows (val_loss)"
     assert saved["splits"]["metrics"] == "test split"
     assert saved["splits"]["validation"]["series_held_out"] == 4
+    assert saved["splits"]["checkpoint_epoch"] == 0 and saved["splits"]["epochs_trained"] == 1  # the kept checkpoint
     assert "| tiny (validation windows) |" in result.table()
 
 

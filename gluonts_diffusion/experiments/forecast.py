@@ -21,7 +21,7 @@ from .base import BaseExperiment, ExperimentResult, last_checkpoint
 from .config import calibration_method
 from .plotting import plot_forecasts
 from .scoring import VAL_PREFIX, base_metric, score
-from .validation import calibrated, choices, holdout, score_validation, scores_test
+from .validation import calibrated, choices, holdout, kept_checkpoint, score_validation, scores_test
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ class ForecastExperiment(BaseExperiment):
         output = self.estimator.train_model(train, validation_data=validation, ckpt_path=self.resume_checkpoint())
         self.train_seconds = time.perf_counter() - start
         self.trainer_rank = int(getattr(output.trainer, "global_rank", 0))
+        self.checkpoint = kept_checkpoint(output.trainer)
         self.predictor = output.predictor
         if self.trainer_rank == 0:
             self.predictor = calibrated(self.predictor, self.config, self.validation, self.seed)
@@ -195,7 +196,10 @@ class ForecastExperiment(BaseExperiment):
             rank=self.trainer_rank,
             run_dir=str(self.run_dir),
             config=self.config,
-            splits=choices(self.validation, test, calibration_method(self.config)),
+            splits={
+                **choices(self.validation, test, calibration_method(self.config)),
+                **getattr(self, "checkpoint", {}),
+            },
         )
         if self.trainer_rank != 0:  # the other processes of a distributed run stop after training
             self.finish_loggers()

@@ -12,6 +12,8 @@ only) and scored by the one ``score()``, reported with the :data:`VAL_PREFIX` (`
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from gluonts_diffusion.data.datasets import ForecastData
@@ -110,3 +112,11 @@ def choices(split: Optional[ValidationSplit], test: bool, calibration: Optional[
     if split is not None:
         out["validation"] = split.summary()
     return out
+
+
+def kept_checkpoint(trainer: Any) -> Dict[str, Any]:
+    """The epoch of the checkpoint Lightning kept (the best by the monitored loss; None when none was saved) and the
+    epochs trained: a kept epoch far below the last says the monitored loss stopped improving early."""
+    path = getattr(getattr(trainer, "checkpoint_callback", None), "best_model_path", "") or ""
+    match = re.search(r"epoch=(\d+)", Path(path).name)
+    return {"checkpoint_epoch": int(match.group(1)) if match else None, "epochs_trained": int(trainer.current_epoch)}
