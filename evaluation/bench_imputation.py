@@ -203,7 +203,7 @@ def held_out_series(data, max_series: int) -> List[dict]:
 
 def anchor_argument(text: str):
     """``--anchor``: true / false, or an anchor name (``DiffusionEstimator``'s ``imputation`` option)."""
-    return {"true": True, "false": False}.get(text.lower(), text) if isinstance(text, str) else text
+    return {"true": True, "false": False}.get(text.lower(), text)  # (argparse passes the default True as is)
 
 
 def write_table(name: str, imputed, forecasts, seconds: float, args) -> str:

@@ -115,10 +115,13 @@ def bridge_spread(
     return torch.where(variance > 0, spread, torch.ones_like(spread))
 
 
-def seasonal_fill(values: torch.Tensor, known: torch.Tensor, season: int) -> torch.Tensor:
+def seasonal_fill(
+    values: torch.Tensor, known: torch.Tensor, season: int, linear: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Each entry of ``values`` ``(batch, steps, channels)`` as a seasonal fill of the known ones: the known value
     ``k * season`` steps before it, else after it, for the smallest such ``k >= 1``; known entries keep their
-    value; where no season holds a known value, the linear interpolation (:func:`linear_fill`) -> same shape."""
+    value; where no season holds a known value, the linear interpolation (``linear``, when the caller has it,
+    else :func:`linear_fill`) -> same shape."""
     steps = values.shape[1]
     is_known = known > 0
     filled, found = torch.where(is_known, values, torch.zeros_like(values)), is_known.clone()
@@ -131,4 +134,4 @@ def seasonal_fill(values: torch.Tensor, known: torch.Tensor, season: int) -> tor
             take = source_known & ~found[:, target]
             filled[:, target] = torch.where(take, source, filled[:, target])
             found[:, target] = found[:, target] | take
-    return torch.where(found, filled, linear_fill(values, known))
+    return torch.where(found, filled, linear_fill(values, known) if linear is None else linear)

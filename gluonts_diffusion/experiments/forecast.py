@@ -196,10 +196,7 @@ class ForecastExperiment(BaseExperiment):
             rank=self.trainer_rank,
             run_dir=str(self.run_dir),
             config=self.config,
-            splits={
-                **choices(self.validation, test, calibration_method(self.config)),
-                **getattr(self, "checkpoint", {}),
-            },
+            splits={**choices(self.validation, test, calibration_method(self.config)), **self.checkpoint},
         )
         if self.trainer_rank != 0:  # the other processes of a distributed run stop after training
             self.finish_loggers()

@@ -85,23 +85,21 @@ def rescale(samples: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return (median + c * (samples - median)).astype(samples.dtype)
 
 
-def check_method(method: Union[str, bool, None], where: str = "calibration") -> Optional[str]:
-    """``method`` once it is one of :data:`METHODS`; None for None or False (no calibration); else ``ValueError``
+def check_method(
+    method: Union[str, bool, None], where: str = "calibration", methods: Sequence[str] = METHODS
+) -> Optional[str]:
+    """``method`` once it is one of ``methods``; None for None or False (no calibration); else ``ValueError``
     naming them."""
     if method is None or method is False:
         return None
-    if method not in METHODS:
-        raise ValueError(f"{where}: unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    if method not in methods:
+        raise ValueError(f"{where}: unknown method {method!r}; known methods: {', '.join(methods)}")
     return str(method)
 
 
 def check_calibration(value: Union[str, bool, None]) -> Optional[str]:
-    """An estimator's ``calibration``: :data:`AUTO` as it is, else :func:`check_method`'s answer."""
-    if value == AUTO:
-        return AUTO
-    if value not in (None, False, *METHODS):
-        raise ValueError(f"calibration: unknown method {value!r}; known methods: {AUTO}, {', '.join(METHODS)}")
-    return check_method(value)
+    """An estimator's ``calibration``: :data:`AUTO`, one of :data:`METHODS`, or None (:func:`check_method`)."""
+    return check_method(value, methods=(AUTO, *METHODS))
 
 
 def calibration_windows(num_series: int) -> int:

@@ -82,10 +82,11 @@ def window_features(
         window = (scaled_context.new_zeros(scaled_context.shape[0], length, scaled_context.shape[2]),) * 2
     values = torch.where(window[1] > 0, normalize(window[0]), 0.0)
     series, known = torch.cat([scaled_context, values], 1), torch.cat([observed_context, window[1]], 1)
-    fill = linear_fill(series, known)[:, -length:]
+    linear = linear_fill(series, known)
+    fill = linear[:, -length:]
     features = [values, window[1], fill]
     if season:
-        features.append(seasonal_fill(series, known, season)[:, -length:])
+        features.append(seasonal_fill(series, known, season, linear)[:, -length:])
     anchored = {} if anchor == "none" else {"anchor": fill}
     if anchor == "bridge":
         anchored["spread"] = bridge_spread(series, known)[:, -length:]
