@@ -5,8 +5,8 @@ DEFAULT estimator (no component arguments; ``--scaling`` and ``--clip-x0`` chang
 and SeasonalNaive with ``experiments.scoring.score`` on the same windows, and prints a Markdown table: CRPS
 (mean_wQuantileLoss), 50% / 90% coverage, the CRPS ratio to SeasonalNaive, and the fraction of forecasts whose
 median leaves ``[min - range, max + range]`` of the series' own history. ``--select-on validation`` trains on the
-training series without their last window and scores those windows (``data.validation``), never reading the
-test split: for choosing defaults honestly. ``--output`` writes the rows as JSON. The default estimator recalibrates
+training series without their last window (``--validation-windows N``: last N windows) and scores those windows
+(``data.validation``), never reading the test split: for choosing defaults honestly. ``--output`` writes the rows as JSON. The default estimator recalibrates
 on held-out windows (``calibration="auto"``, since 0.5.0); ``--set calibration=null`` trains it without.
 
     python evaluation/bench_defaults.py --dataset-path ../shared/datasets                     # 20 epochs
@@ -82,7 +82,7 @@ def run_dataset(name: str, args) -> Dict[str, Any]:
     data = load_dataset(name, args.dataset_path, max_series=args.max_series, with_test=args.select_on == "test")
     train, entries = data.train, data.test
     if args.select_on == "validation":
-        split = validation_split(data.train, data.prediction_length)
+        split = validation_split(data.train, data.prediction_length, windows=args.validation_windows)
         train, entries = split.train, split.validation
     options: Dict[str, Any] = {}
     if args.scaling is not None:
@@ -151,6 +151,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
         help='another DiffusionEstimator argument, e.g. sampler="dpm" or objective_kwargs={"parameterization": "edm"}',
     )
     parser.add_argument("--select-on", choices=["test", "validation"], default="test")
+    parser.add_argument(
+        "--validation-windows",
+        type=int,
+        default=1,
+        help="with --select-on validation: the last N windows of each training series are held out and scored",
+    )
     parser.add_argument("--max-series", type=int, help="only the first N series of each dataset (smoke runs)")
     parser.add_argument("--num-samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)

@@ -275,6 +275,13 @@ def test_offline_without_dataset_path(monkeypatch):
     )
 
 
+def test_dataset_path_as_text(data_dir):
+    """A folder given as a string loads as a ``Path`` does (and names it when the dataset is not there)."""
+    assert len(load_dataset("m4_hourly", str(data_dir), max_series=2).train) == 2
+    with pytest.raises(FileNotFoundError, match="is neither in"):
+        load_dataset("no_such_set", str(data_dir))
+
+
 # ---------------------------------------------------------------- runs
 
 

@@ -1,5 +1,5 @@
 """The torch-free ``OnnxPredictor``: run where importing torch raises, it forecasts a slice of m4_hourly exactly as
-the torch predictor does for the same noise (three component combinations, guidance included)."""
+the torch predictor does for the same noise (three component combinations, guidance and a forecast anchor included)."""
 
 import itertools
 import json
@@ -26,6 +26,7 @@ MODELS = {
         "architecture_kwargs": {"residual_channels": 8, "num_layers": 2},
         "sampler": "dpm",
         "sampler_kwargs": {"num_steps": 4},
+        "forecast_anchor": "bridge",
     },
     "guided": {"condition_dropout": 0.2, "guidance_scale": 2.0},
 }

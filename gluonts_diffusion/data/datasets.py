@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 from urllib.error import URLError
 
 #: environment variable naming a folder of datasets in GluonTS's on-disk layout
@@ -36,13 +36,14 @@ def resolve_data_path(*candidates: Optional[str]) -> Optional[Path]:
     return None
 
 
-def check_dataset(name: str, path: Optional[Path] = None) -> Optional[Path]:
+def check_dataset(name: str, path: Union[str, Path, None] = None) -> Optional[Path]:
     """The folder of ``name`` under ``path`` when it is there in GluonTS's on-disk layout, else None for a GluonTS
     repository name (downloaded or prepared by GluonTS); ``FileNotFoundError`` when it is neither. Reads no data."""
     from gluonts.dataset.repository.datasets import dataset_recipes
 
     from .synthetic import SYNTHETIC_DATASETS
 
+    path = Path(path).expanduser() if path is not None else None
     folder = path / name if path is not None else None
     if folder is not None and (folder / "metadata.json").exists():
         return folder
@@ -76,7 +77,7 @@ def check_horizon(name: str, prediction_length: int, horizon: int) -> int:
 
 def load_dataset(
     name: str,
-    path: Optional[Path] = None,
+    path: Union[str, Path, None] = None,
     prediction_length: Optional[int] = None,
     multivariate: bool = False,
     max_series: Optional[int] = None,
@@ -136,6 +137,7 @@ def dataset_metadata(name: str, path: Optional[Path] = None, multivariate: bool 
     """``freq``, ``prediction_length`` and ``target_dim`` of a dataset, from its metadata.json when on disk."""
     import json
 
+    path = Path(path).expanduser() if path is not None else None
     folder = path / name if path is not None else None
     if folder is not None and (folder / "metadata.json").exists() and not multivariate:
         meta = json.loads((folder / "metadata.json").read_text())

@@ -72,8 +72,8 @@ MODEL_SECTIONS: Dict[str, Dict[str, str]] = {
         "compile": "torch.compile the architecture (true, or a dict of torch.compile arguments)",
         "gradient_checkpointing": "recompute the architecture's blocks in the backward pass to save memory",
         "clip_x0": "keep sampled x0 within k history ranges of the scaled context (null: off)",
-        "imputation": "train on CSDI's masks so the predictor can also impute (gluonts_diffusion.impute); true, "
-        "or the anchor the window is diffused relative to: bridge (true), linear or none",
+        "imputation": "train on CSDI's masks so the predictor also imputes: true, or its anchor: bridge, linear, none",
+        "forecast_anchor": "without imputation: none, linear or bridge (imputation's anchors, from the last value)",
     },
 }
 

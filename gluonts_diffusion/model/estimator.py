@@ -38,7 +38,7 @@ from gluonts_diffusion.data.checks import CheckEntries, DataError
 
 from .calibration import calibrate, calibration_plan, check_calibration
 from .config import estimator_arguments, validate_model_config
-from .given_window import DEFAULT_IMPUTATION_ANCHOR, imputation_option
+from .given_window import DEFAULT_IMPUTATION_ANCHOR, check_forecast_anchor, imputation_option
 from .lightning_module import DiffusionLightningModule
 from .options import check_clip_x0, check_compile
 from .predictor import DiffusionPredictor
@@ -115,6 +115,9 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             random walk's spread there, with the seasonal fill of what is known as a feature
             (:meth:`imputation_season`); an anchor name (``bridge``, ``linear``, ``none``:
             :class:`DiffusionModel`'s ``imputation_anchor``) chooses.
+        forecast_anchor: what a forecasting model (imputation off) diffuses the scaled window relative to:
+            ``"none"`` (default) the window itself; ``"bridge"`` its change from the last observed value in units of
+            a random walk's spread from there; ``"linear"`` the change alone (:class:`DiffusionModel`).
         calibration: ``"quantile"`` or ``"spread"``: :meth:`train` returns the predictor recalibrated on validation
             windows (:func:`gluonts_diffusion.calibrate`); ``"auto"`` (default): ``"quantile"``, fitted on one
             held-out window of each training series (or on ``validation_data``) when the windows come from at
@@ -188,6 +191,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         gradient_checkpointing: bool = False,
         clip_x0: Optional[float] = None,
         imputation: Union[bool, str] = False,
+        forecast_anchor: str = "none",
         calibration: Union[bool, str, None] = "auto",
     ) -> None:
         super().__init__(trainer_kwargs={"max_epochs": 100, "gradient_clip_val": 10.0, **(trainer_kwargs or {})})
@@ -200,6 +204,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
         self.lags_seq = list(lags_seq) if lags_seq is not None else default_lags(freq, self.context_length)
         self.time_features = time_features_from_frequency_str(freq)
         self.num_parallel_samples, self.imputation_anchor = num_parallel_samples, imputation_option(imputation)
+        self.forecast_anchor = check_forecast_anchor(forecast_anchor, self.imputation)
         self.condition_dropout, self.guidance_scale = condition_dropout, guidance_scale
         self.lr, self.weight_decay, self.ema_decay, self.patience = lr, weight_decay, ema_decay, patience
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
@@ -251,6 +256,7 @@ class DiffusionEstimator(PyTorchLightningEstimator):
             "imputation": self.imputation,
             "imputation_anchor": self.imputation_anchor or DEFAULT_IMPUTATION_ANCHOR,
             "imputation_season": self.imputation_season(),
+            "forecast_anchor": self.forecast_anchor,
         }
 
     @property

@@ -24,6 +24,52 @@ def check_anchor(anchor: str) -> str:
     return anchor
 
 
+#: what a forecasting model (no imputation) diffuses the window relative to (``DiffusionModel``'s
+#: ``forecast_anchor``): ``none`` the scaled window itself, ``linear`` its change from the history's last observed
+#: value, ``bridge`` that change in units of a random walk's spread from there
+FORECAST_ANCHORS = IMPUTATION_ANCHORS
+
+
+def check_forecast_anchor(anchor: str, imputation: bool) -> str:
+    """``anchor`` once it is one of :data:`FORECAST_ANCHORS` and, unless ``none``, the model does not impute
+    (an imputation model's anchor is its ``imputation_anchor``); else ``ValueError`` naming the option."""
+    if anchor not in FORECAST_ANCHORS:
+        raise ValueError(f"forecast_anchor must be one of {FORECAST_ANCHORS}, got {anchor!r}")
+    if anchor != "none" and imputation:
+        raise ValueError(
+            f"forecast_anchor {anchor!r} is for forecasting models; an imputation model's anchor is given by "
+            "imputation (true = bridge, linear or none)"
+        )
+    return anchor
+
+
+def forecast_anchor_state(
+    scaled_context: torch.Tensor, observed_context: torch.Tensor, length: int, anchor: str
+) -> Dict[str, torch.Tensor]:
+    """What ``anchor`` adds to the scaling state of a forecast: :func:`window_features`' anchor with nothing given
+    in the window, computed without ``cummax`` (so it exports to ONNX). ``linear`` and ``bridge``: ``"anchor"``, the
+    last observed scaled value (0 in a channel with nothing observed); ``bridge`` also ``"spread"``, a random walk's
+    ``step * sqrt(d)`` at ``d`` steps after that value, at most 1, with ``step`` the mean absolute move between
+    observed neighbours of the context (at least 0.05; 1 without any such pair); ``none``: ``{}``. Tensors
+    (batch, ``length``, C)."""
+    if anchor == "none":
+        return {}
+    steps = scaled_context.shape[1]
+    index = torch.arange(steps, device=scaled_context.device).view(1, -1, 1)
+    last = torch.where(observed_context > 0, index, -1).amax(1, keepdim=True)  # (batch, 1, C); -1: none observed
+    value = torch.where(last >= 0, scaled_context.gather(1, last.clamp_min(0)), 0.0)
+    anchored = {"anchor": value.expand(-1, length, -1)}
+    if anchor == "bridge":
+        pairs = observed_context[:, 1:] * observed_context[:, :-1]
+        moves = ((scaled_context[:, 1:] - scaled_context[:, :-1]).abs() * pairs).sum(1, keepdim=True)
+        count = pairs.sum(1, keepdim=True)
+        step = torch.where(count > 0, moves / count.clamp_min(1), 1.0).clamp_min(0.05)
+        ahead = torch.arange(steps, steps + length, device=scaled_context.device).view(1, -1, 1) - last
+        spread = (step * ahead.to(step.dtype).sqrt()).clamp_max(1.0)
+        anchored["spread"] = torch.where(last >= 0, spread, torch.ones_like(spread))
+    return anchored
+
+
 def check_season(season: Optional[int]) -> Optional[int]:
     """``imputation_season`` once it is None or an integer >= 2 (else ``ValueError`` naming it)."""
     if season is not None and (isinstance(season, bool) or not isinstance(season, int) or season < 2):

@@ -24,14 +24,15 @@ from gluonts.model.inputs import InputSpec
 from torch import nn
 
 from gluonts_diffusion.core.architecture import ArchitectureShapes
-from gluonts_diffusion.core.base import BasePreprocessor
 from gluonts_diffusion.core.denoiser import Denoiser
 from gluonts_diffusion.core.masks import history_keep_mask, window_known_mask
 
 from .given_window import (
     DEFAULT_IMPUTATION_ANCHOR,
     check_anchor,
+    check_forecast_anchor,
     check_season,
+    forecast_anchor_state,
     from_anchor,
     given_window,
     hide_given,
@@ -39,7 +40,7 @@ from .given_window import (
     window_features,
 )
 from .inputs import input_spec
-from .options import CompiledNetwork, check_clip_x0, clip_bounds, compile_options
+from .options import CompiledNetwork, check_clip_x0, check_time_domain, clip_bounds, compile_options
 from .specs import build_component, build_components, check_compatible
 
 
@@ -80,6 +81,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         is not lost in the scale of the series; ``"linear"``: the residual alone; ``"none"``: the window itself (0.3.0).
     imputation_season: with ``imputation``, the season (in steps) of a fourth window feature per channel, the
         seasonal fill of the known values (:func:`~gluonts_diffusion.core.masks.seasonal_fill`); ``None``: none.
+    forecast_anchor: without ``imputation``, the same anchors for a forecast (:func:`forecast_anchor_state`):
+        ``"bridge"`` diffuses the window's change from the history's last observed value in units of a random
+        walk's spread from it (``step * sqrt(h)``), ``"linear"`` the change alone, ``"none"`` (default) the window.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         imputation: bool = False,
         imputation_anchor: str = DEFAULT_IMPUTATION_ANCHOR,
         imputation_season: Optional[int] = None,
+        forecast_anchor: str = "none",
     ) -> None:
         super().__init__()
         if not 0.0 <= condition_dropout < 1.0:
@@ -116,15 +121,10 @@ class DiffusionModel(CompiledNetwork, nn.Module):
         self.num_time_features = num_time_features
         c = target_dim
         pre = build_component("preprocessing", components["preprocessing"])
-        time_domain = type(pre).encode is BasePreprocessor.encode and type(pre).decode is BasePreprocessor.decode
         self.imputation, self.imputation_season = bool(imputation), check_season(imputation_season)
         self.imputation_anchor = check_anchor(imputation_anchor)
-        for option, needs in (("clip_x0", "bounds the scaled window"), ("imputation", "conditions on window values")):
-            if getattr(self, option) not in (None, False) and not time_domain:
-                raise ValueError(
-                    f"{option} {needs}, but preprocessing {components['preprocessing']['name']!r} "
-                    "diffuses another representation of it; use raw (or another time-domain preprocessing)"
-                )
+        self.forecast_anchor = check_forecast_anchor(forecast_anchor, self.imputation)
+        check_time_domain(pre, components["preprocessing"]["name"], self.clip_x0, self.imputation, self.forecast_anchor)
         length, channels = pre.diffused_shape(prediction_length, c)
         context_dim = c * (3 + len(self.lags_seq)) + num_time_features + pre.num_context_features(c)
         window_dim = (4 if imputation_season else 3) * c if self.imputation else 0
@@ -226,6 +226,9 @@ class DiffusionModel(CompiledNetwork, nn.Module):
                 "this model was not trained to condition on window values (imputation is off); "
                 "train it with imputation: true"
             )
+        else:
+            anchor = self.forecast_anchor
+            state = {**state, **forecast_anchor_state(scaled[:, ctx], observed[:, ctx], self.prediction_length, anchor)}
         return context, future, state, scaled, observed
 
     # ------------------------------------------------------------------ training
@@ -385,7 +388,7 @@ class DiffusionModel(CompiledNetwork, nn.Module):
             dtype=torch.float32 if context.dtype in (torch.float16, torch.bfloat16) else context.dtype,
         )
         state = {k: v.repeat_interleave(s, 0) for k, v in state.items()}
-        z = from_anchor(z.to(context.dtype), state)  # only imputation has an anchor: a time-domain preprocessing
+        z = from_anchor(z.to(context.dtype), state)  # anchors need a time-domain preprocessing
         y = self.preprocessing.inverse_transform(z, state)[:, : self.prediction_length]
         y = y.reshape(batch, s, self.prediction_length, -1)
         if window is not None:

@@ -1,4 +1,5 @@
-"""The ``compile`` option (its check, and the lazily compiled network), the check of ``clip_x0`` and its bounds:
+"""The ``compile`` option (its check, and the lazily compiled network), the check of ``clip_x0`` and its bounds,
+the check that the window options have a time-domain preprocessing:
 options of :class:`~gluonts_diffusion.model.module.DiffusionModel` checked by the estimator too, so a bad value
 fails early."""
 
@@ -6,6 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
+from gluonts_diffusion.core.base import BasePreprocessor
 from gluonts_diffusion.core.denoiser import history_bounds
 
 from .given_window import to_anchor
@@ -44,6 +46,26 @@ def check_clip_x0(clip_x0: Optional[float]) -> Optional[float]:
     if isinstance(clip_x0, bool) or not isinstance(clip_x0, (int, float)) or not clip_x0 >= 0:
         raise ValueError(f"clip_x0 must be None (off) or a number >= 0, got {clip_x0!r}")
     return float(clip_x0)
+
+
+def check_time_domain(
+    preprocessing: BasePreprocessor, name: str, clip_x0: Optional[float], imputation: bool, forecast_anchor: str
+) -> None:
+    """``ValueError`` naming the first option set of ``clip_x0``, ``imputation`` and ``forecast_anchor`` (each
+    works on the scaled window itself) when ``preprocessing`` (registered as ``name``) diffuses another
+    representation of the window (its ``encode``/``decode`` are not the identity)."""
+    if type(preprocessing).encode is BasePreprocessor.encode and type(preprocessing).decode is BasePreprocessor.decode:
+        return
+    for option, value, needs in (
+        ("clip_x0", clip_x0, "bounds the scaled window"),
+        ("imputation", imputation, "conditions on window values"),
+        ("forecast_anchor", forecast_anchor, "shifts the scaled window"),
+    ):
+        if value not in (None, False, "none"):
+            raise ValueError(
+                f"{option} {needs}, but preprocessing {name!r} diffuses another representation of it; use raw "
+                "(or another time-domain preprocessing)"
+            )
 
 
 def clip_bounds(
