@@ -3,4 +3,4 @@
 It imports nothing, so every layer (and a torch-free install) can read it.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.5.1"
