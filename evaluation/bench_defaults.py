@@ -5,9 +5,10 @@ DEFAULT estimator (no component arguments; ``--scaling`` and ``--clip-x0`` chang
 and SeasonalNaive with ``experiments.scoring.score`` on the same windows, and prints a Markdown table: CRPS
 (mean_wQuantileLoss), 50% / 90% coverage, the CRPS ratio to SeasonalNaive, and the fraction of forecasts whose
 median leaves ``[min - range, max + range]`` of the series' own history. ``--select-on validation`` trains on the
-training series without their last window (``--validation-windows N``: last N windows) and scores those windows
-(``data.validation``), never reading the test split: for choosing defaults honestly. ``--output`` writes the rows as JSON. The default estimator recalibrates
-on held-out windows (``calibration="auto"``, since 0.5.0); ``--set calibration=null`` trains it without.
+training series without their last window (``--validation-windows N``: their last N windows) and scores those
+windows (``data.validation``), never reading the test split: for choosing defaults honestly. ``--output`` writes the
+rows as JSON. The default estimator recalibrates on held-out windows (``calibration="auto"``, since 0.5.0);
+``--set calibration=null`` trains it without.
 
     python evaluation/bench_defaults.py --dataset-path ../shared/datasets                     # 20 epochs
     python evaluation/bench_defaults.py --select-on validation --scaling mean --clip-x0 1.0 --output v.json

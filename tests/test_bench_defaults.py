@@ -11,15 +11,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluation"))
 import bench_defaults  # noqa: E402
 
 
-@pytest.mark.parametrize("split", ["test", "validation"])
-def test_bench_defaults_smoke(tmp_path, capsys, split):
+@pytest.mark.parametrize("split, windows", [("test", 1), ("validation", 1), ("validation", 2)])
+def test_bench_defaults_smoke(tmp_path, capsys, split, windows):
     out = tmp_path / "rows.json"
     argv = ["--datasets", "synthetic_intermittent", "--max-series", "3", "--epochs", "1"]
     argv += ["--num-batches-per-epoch", "1", "--num-samples", "4", "--clip-x0", "1", "--scaling", "mean"]
-    rows = bench_defaults.main([*argv, "--select-on", split, "--output", str(out)])
+    rows = bench_defaults.main(
+        [*argv, "--select-on", split, "--validation-windows", str(windows), "--output", str(out)]
+    )
     (row,) = json.loads(out.read_text())
     assert row == json.loads(json.dumps(rows[0]))
-    assert row["split"] == split and row["series"] == 3 and row["crps"] > 0 and row["seasonal_naive"]["crps"] > 0
+    assert (
+        row["split"] == split and row["series"] == 3 * windows and row["crps"] > 0 and row["seasonal_naive"]["crps"] > 0
+    )
     assert row["options"] == {"preprocessing_kwargs": {"scaling": "mean"}, "clip_x0": 1.0, "num_batches_per_epoch": 1}
     assert 0 <= row["median_outside"] <= 1 and 0 <= row["coverage_90"] <= 1
     assert "| synthetic_intermittent | " + split in capsys.readouterr().out
