@@ -94,8 +94,20 @@ def linear_fill(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return torch.where((known > 0).any(1, keepdim=True), filled, torch.zeros_like(filled))
 
 
+#: the least step of a random walk in a series' own scale (:func:`bridge_spread`): a flat history still spreads
+MIN_STEP = 0.05
+
+
+def mean_step(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """The mean absolute move between neighbouring known entries of ``values`` ``(batch, steps, channels)``, 1 in a
+    channel with no such pair -> ``(batch, 1, channels)``: a random walk's step (:func:`bridge_spread`)."""
+    pairs = known[:, 1:] * known[:, :-1]
+    moves = ((values[:, 1:] - values[:, :-1]).abs() * pairs).sum(1, keepdim=True)
+    return torch.where(pairs.sum(1, keepdim=True) > 0, moves / pairs.sum(1, keepdim=True).clamp_min(1), 1.0)
+
+
 def bridge_spread(
-    values: torch.Tensor, known: torch.Tensor, min_step: float = 0.05, max_spread: float = 1.0
+    values: torch.Tensor, known: torch.Tensor, min_step: float = MIN_STEP, max_spread: float = 1.0
 ) -> torch.Tensor:
     """The spread of a random walk, in units of the known entries' mean absolute step (at least ``min_step``), at
     each entry of ``values`` ``(batch, steps, channels)`` given the nearest known entries, at most ``max_spread``
@@ -108,10 +120,7 @@ def bridge_spread(
     d2 = torch.where(after < steps, after - index, 0).to(values.dtype)
     both = (before >= 0) & (after < steps)
     variance = torch.where(both, d1 * d2 / (d1 + d2).clamp_min(1), d1 + d2)
-    pairs = known[:, 1:] * known[:, :-1]
-    moves = ((values[:, 1:] - values[:, :-1]).abs() * pairs).sum(1, keepdim=True)
-    step = torch.where(pairs.sum(1, keepdim=True) > 0, moves / pairs.sum(1, keepdim=True).clamp_min(1), 1.0)
-    spread = (step.clamp_min(min_step) * variance.sqrt()).clamp_max(max_spread)
+    spread = (mean_step(values, known).clamp_min(min_step) * variance.sqrt()).clamp_max(max_spread)
     return torch.where(variance > 0, spread, torch.ones_like(spread))
 
 

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 
-from gluonts_diffusion.core.masks import bridge_spread, linear_fill, seasonal_fill
+from gluonts_diffusion.core.masks import MIN_STEP, bridge_spread, linear_fill, mean_step, seasonal_fill
 
 #: what an imputation model diffuses the window relative to (``DiffusionModel``'s ``imputation_anchor``)
 IMPUTATION_ANCHORS = ("linear", "bridge", "none")
@@ -49,8 +49,8 @@ def forecast_anchor_state(
     """What ``anchor`` adds to the scaling state of a forecast: :func:`window_features`' anchor with nothing given
     in the window, computed without ``cummax`` (so it exports to ONNX). ``linear`` and ``bridge``: ``"anchor"``, the
     last observed scaled value (0 in a channel with nothing observed); ``bridge`` also ``"spread"``, a random walk's
-    ``step * sqrt(d)`` at ``d`` steps after that value, at most 1, with ``step`` the mean absolute move between
-    observed neighbours of the context (at least 0.05; 1 without any such pair); ``none``: ``{}``. Tensors
+    ``step * sqrt(d)`` at ``d`` steps after that value, at most 1, with ``step`` the context's
+    :func:`~gluonts_diffusion.core.masks.mean_step` (at least :data:`~gluonts_diffusion.core.masks.MIN_STEP`); ``none``: ``{}``. Tensors
     (batch, ``length``, C)."""
     if anchor == "none":
         return {}
@@ -60,10 +60,7 @@ def forecast_anchor_state(
     value = torch.where(last >= 0, scaled_context.gather(1, last.clamp_min(0)), 0.0)
     anchored = {"anchor": value.expand(-1, length, -1)}
     if anchor == "bridge":
-        pairs = observed_context[:, 1:] * observed_context[:, :-1]
-        moves = ((scaled_context[:, 1:] - scaled_context[:, :-1]).abs() * pairs).sum(1, keepdim=True)
-        count = pairs.sum(1, keepdim=True)
-        step = torch.where(count > 0, moves / count.clamp_min(1), 1.0).clamp_min(0.05)
+        step = mean_step(scaled_context, observed_context).clamp_min(MIN_STEP)
         ahead = torch.arange(steps, steps + length, device=scaled_context.device).view(1, -1, 1) - last
         spread = (step * ahead.to(step.dtype).sqrt()).clamp_max(1.0)
         anchored["spread"] = torch.where(last >= 0, spread, torch.ones_like(spread))
