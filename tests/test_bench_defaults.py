@@ -26,6 +26,7 @@ def test_bench_defaults_smoke(tmp_path, capsys, split, windows):
     )
     assert row["options"] == {"preprocessing_kwargs": {"scaling": "mean"}, "clip_x0": 1.0, "num_batches_per_epoch": 1}
     assert 0 <= row["median_outside"] <= 1 and 0 <= row["coverage_90"] <= 1
+    assert "windows" not in row
     assert "| synthetic_intermittent | " + split in capsys.readouterr().out
 
 
@@ -40,3 +41,24 @@ def test_median_outside_counts_forecasts_leaving_the_history_range():
     entries = [{"target": np.array([0.0, 10.0, 5.0, 1.0])}] * 3  # history [0, 10, 5]: allowed [-10, 20]
     forecasts = [Median(np.array([19.0])), Median(np.array([21.0])), Median(np.array([-10.5]))]
     assert bench_defaults.median_outside(forecasts, entries, 1) == pytest.approx(2 / 3)
+
+
+def test_window_scores_are_hand_computed():
+    import pandas as pd
+    from gluonts.model.forecast import SampleForecast
+
+    index = pd.period_range("2020-01-01", periods=3, freq="D")
+    truth = pd.Series([2.0, 2.0, 2.0], index=index)
+    below = SampleForecast(np.ones((8, 3)), start_date=index[0])  # a point forecast 1 under a truth of 2
+    around = SampleForecast(np.tile(np.linspace(1.0, 3.0, 101)[:, None], (1, 3)), start_date=index[0])
+    first, second = bench_defaults.window_scores([below, around], [truth, truth])
+    # quantile loss 2 q |e| summed over steps, over sum |y| = 6: q on average over q = 0.1, ..., 0.9, i.e. 0.5
+    assert first == {"crps": pytest.approx(0.5), "coverage_50": 0.0, "coverage_90": 0.0}
+    assert second["coverage_50"] == second["coverage_90"] == 1.0 and 0 < second["crps"] < 0.5
+
+
+def test_per_window_rows_add_each_window(tmp_path):
+    argv = ["--datasets", "synthetic_intermittent", "--max-series", "2", "--epochs", "1", "--per-window"]
+    (row,) = bench_defaults.main([*argv, "--num-batches-per-epoch", "1", "--num-samples", "4"])
+    for scores in (row, row["seasonal_naive"]):
+        assert len(scores["windows"]) == 2 and all(window["crps"] >= 0 for window in scores["windows"])
