@@ -8,8 +8,8 @@ median leaves ``[min - range, max + range]`` of the series' own history. ``--sel
 training series without their last window (``--validation-windows N``: their last N windows) and scores those
 windows (``data.validation``), never reading the test split: for choosing defaults honestly. ``--per-window`` adds
 each scored window's own CRPS and coverage (model and SeasonalNaive) to the row, for sets with few windows (one
-bitcoin_daily series: five). ``--output`` writes the rows as JSON. The default estimator recalibrates on held-out windows (``calibration="auto"``, since 0.5.0);
-``--set calibration=null`` trains it without.
+bitcoin_daily series: five). ``--output`` writes the rows as JSON. The default estimator recalibrates on held-out
+windows (``calibration="auto"``, since 0.5.0); ``--set calibration=null`` trains it without.
 
     python evaluation/bench_defaults.py --dataset-path ../shared/datasets                     # 20 epochs
     python evaluation/bench_defaults.py --select-on validation --scaling mean --clip-x0 1.0 --output v.json
