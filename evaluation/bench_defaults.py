@@ -73,16 +73,16 @@ COVERAGES = ("coverage_50", "coverage_90")
 
 
 def window_scores(forecasts: Sequence[Any], series: Sequence[Any]) -> List[Dict[str, float]]:
-    """CRPS (``mean_wQuantileLoss`` of the window alone, in units of its own mean |target|) and 50% / 90% coverage
-    of each forecast window."""
+    """CRPS (``mean_wQuantileLoss`` of the window alone: its quantile losses over its own sum of |target|, from
+    GluonTS's per-item metrics) and 50% / 90% coverage of each forecast window."""
     from gluonts.evaluation import Evaluator
 
-    evaluator = Evaluator(quantiles=QUANTILES, num_workers=0)
+    _, items = Evaluator(quantiles=QUANTILES, num_workers=0)(series, forecasts, num_series=len(series))
+    losses = items[[f"QuantileLoss[{q}]" for q in QUANTILES]].mean(axis=1) / items["abs_target_sum"]
     scores = []
-    for forecast, truth in zip(forecasts, series):
-        metrics, _ = evaluator([truth], [forecast], num_series=1)
+    for loss, forecast, truth in zip(losses, forecasts, series):
         covered = calibration([forecast], [truth])
-        scores.append({"crps": float(metrics["mean_wQuantileLoss"]), **{k: covered[k] for k in COVERAGES}})
+        scores.append({"crps": float(loss), **{k: covered[k] for k in COVERAGES}})
     return scores
 
 

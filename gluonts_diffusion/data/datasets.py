@@ -133,13 +133,12 @@ def load_dataset(
     return ForecastData(name, train, test, freq, pred_len)
 
 
-def dataset_metadata(name: str, path: Optional[Path] = None, multivariate: bool = False) -> dict:
+def dataset_metadata(name: str, path: Union[str, Path, None] = None, multivariate: bool = False) -> dict:
     """``freq``, ``prediction_length`` and ``target_dim`` of a dataset, from its metadata.json when on disk."""
     import json
 
-    path = Path(path).expanduser() if path is not None else None
-    folder = path / name if path is not None else None
-    if folder is not None and (folder / "metadata.json").exists() and not multivariate:
+    folder = check_dataset(name, path)
+    if folder is not None and not multivariate:
         meta = json.loads((folder / "metadata.json").read_text())
         return {"freq": meta["freq"], "prediction_length": int(meta["prediction_length"]), "target_dim": 1}
     data = load_dataset(name, path, multivariate=multivariate)
